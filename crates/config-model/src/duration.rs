@@ -19,7 +19,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("`{s}` is not a duration (expected e.g. `30s`, `1m30s`)"));
+            return Err(format!(
+                "`{s}` is not a duration (expected e.g. `30s`, `1m30s`)"
+            ));
         }
         let number: f64 = rest[..num_len]
             .parse()
@@ -35,7 +37,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(format!("`{s}` has a number without a unit (use e.g. `30s`)")),
+            "" => {
+                return Err(format!(
+                    "`{s}` has a number without a unit (use e.g. `30s`)"
+                ));
+            }
             other => {
                 return Err(format!(
                     "`{s}` has unknown unit `{other}` (allowed: ns, us, ms, s, m, h)"
@@ -102,7 +108,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_durations() {
-        for bad in ["", "30", "s", "-1s", "1x", "1.2.3s", "1e400h", "99999999999999h"] {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "-1s",
+            "1x",
+            "1.2.3s",
+            "1e400h",
+            "99999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -109,8 +109,15 @@ pub(crate) const CREDENTIAL_KEYS: &[&str] = &[
 ];
 
 /// Key paths that an `environments.<id>` entry accepts.
-pub(crate) const ENVIRONMENT_KEYS: &[&str] =
-    &["name", "storage", "directory", "default", "scm.type", "scm.credentials", "scm.api_url"];
+pub(crate) const ENVIRONMENT_KEYS: &[&str] = &[
+    "name",
+    "storage",
+    "directory",
+    "default",
+    "scm.type",
+    "scm.credentials",
+    "scm.api_url",
+];
 
 /// Key paths of the `server` section.
 pub(crate) const SERVER_KEYS: &[&str] = &[
@@ -236,15 +243,16 @@ fn resolve(rest: &str) -> Resolved {
         "AUTHENTICATION" => {
             if let Some(token) = tail.strip_prefix(TOKEN_PREFIX) {
                 if let Some(token_name) = token.strip_suffix("_CREDENTIAL")
-                    && !token_name.is_empty() {
-                        return Resolved::Path(
-                            ["authentication", "methods", "token", "storage", "tokens"]
-                                .iter()
-                                .map(|s| s.to_string())
-                                .chain([token_name.to_ascii_lowercase(), "credential".into()])
-                                .collect(),
-                        );
-                    }
+                    && !token_name.is_empty()
+                {
+                    return Resolved::Path(
+                        ["authentication", "methods", "token", "storage", "tokens"]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .chain([token_name.to_ascii_lowercase(), "credential".into()])
+                            .collect(),
+                    );
+                }
                 return Resolved::Unknown;
             }
             plain(AUTHENTICATION_KEYS)
@@ -322,21 +330,55 @@ mod tests {
 
     #[test]
     fn splits_at_the_longest_known_key() {
-        assert_eq!(path_of("FLIPT_STORAGE_DEFAULT_REMOTE").as_deref(), Some("storage.default.remote"));
-        assert_eq!(path_of("FLIPT_STORAGE_PROD_EU_POLL_INTERVAL").as_deref(), Some("storage.prod_eu.poll_interval"));
-        assert_eq!(path_of("FLIPT_STORAGE_X_CA_CERT_PATH").as_deref(), Some("storage.x.ca_cert_path"));
-        assert_eq!(path_of("FLIPT_STORAGE_X_BACKEND_PATH").as_deref(), Some("storage.x.backend.path"));
-        assert_eq!(path_of("FLIPT_CREDENTIALS_GITHUB_ACCESS_TOKEN").as_deref(), Some("credentials.github.access_token"));
-        assert_eq!(path_of("FLIPT_CREDENTIALS_GITHUB_ACCESS_TOKEN_PATH").as_deref(), Some("credentials.github.access_token_path"));
-        assert_eq!(path_of("FLIPT_CREDENTIALS_MY_SSH_SSH_USER").as_deref(), Some("credentials.my_ssh.ssh.user"));
-        assert_eq!(path_of("FLIPT_CREDENTIALS_X_BASIC_USERNAME").as_deref(), Some("credentials.x.basic.username"));
-        assert_eq!(path_of("FLIPT_CREDENTIALS_X_USERNAME").as_deref(), Some("credentials.x.username"));
-        assert_eq!(path_of("FLIPT_ENVIRONMENTS_PROD_DEFAULT").as_deref(), Some("environments.prod.default"));
+        assert_eq!(
+            path_of("FLIPT_STORAGE_DEFAULT_REMOTE").as_deref(),
+            Some("storage.default.remote")
+        );
+        assert_eq!(
+            path_of("FLIPT_STORAGE_PROD_EU_POLL_INTERVAL").as_deref(),
+            Some("storage.prod_eu.poll_interval")
+        );
+        assert_eq!(
+            path_of("FLIPT_STORAGE_X_CA_CERT_PATH").as_deref(),
+            Some("storage.x.ca_cert_path")
+        );
+        assert_eq!(
+            path_of("FLIPT_STORAGE_X_BACKEND_PATH").as_deref(),
+            Some("storage.x.backend.path")
+        );
+        assert_eq!(
+            path_of("FLIPT_CREDENTIALS_GITHUB_ACCESS_TOKEN").as_deref(),
+            Some("credentials.github.access_token")
+        );
+        assert_eq!(
+            path_of("FLIPT_CREDENTIALS_GITHUB_ACCESS_TOKEN_PATH").as_deref(),
+            Some("credentials.github.access_token_path")
+        );
+        assert_eq!(
+            path_of("FLIPT_CREDENTIALS_MY_SSH_SSH_USER").as_deref(),
+            Some("credentials.my_ssh.ssh.user")
+        );
+        assert_eq!(
+            path_of("FLIPT_CREDENTIALS_X_BASIC_USERNAME").as_deref(),
+            Some("credentials.x.basic.username")
+        );
+        assert_eq!(
+            path_of("FLIPT_CREDENTIALS_X_USERNAME").as_deref(),
+            Some("credentials.x.username")
+        );
+        assert_eq!(
+            path_of("FLIPT_ENVIRONMENTS_PROD_DEFAULT").as_deref(),
+            Some("environments.prod.default")
+        );
         assert_eq!(path_of("FLIPT_LOG_LEVEL").as_deref(), Some("log.level"));
-        assert_eq!(path_of("FLIPT_SERVER_GRPC_PORT").as_deref(), Some("server.grpc_port"));
+        assert_eq!(
+            path_of("FLIPT_SERVER_GRPC_PORT").as_deref(),
+            Some("server.grpc_port")
+        );
         assert_eq!(path_of("FLIPT_VERSION").as_deref(), Some("version"));
         assert_eq!(
-            path_of("FLIPT_AUTHENTICATION_METHODS_TOKEN_STORAGE_TOKENS_CI_BOT_CREDENTIAL").as_deref(),
+            path_of("FLIPT_AUTHENTICATION_METHODS_TOKEN_STORAGE_TOKENS_CI_BOT_CREDENTIAL")
+                .as_deref(),
             Some("authentication.methods.token.storage.tokens.ci_bot.credential")
         );
     }
@@ -348,18 +390,25 @@ mod tests {
         assert!(matches!(resolve("SERVER_NOPE"), Resolved::Unknown));
         assert!(matches!(resolve("NOPE"), Resolved::Unknown));
         assert!(matches!(resolve("UI_ENABLED"), Resolved::Ignored));
-        assert!(matches!(resolve("TRACING_OTLP_ENDPOINT"), Resolved::Ignored));
+        assert!(matches!(
+            resolve("TRACING_OTLP_ENDPOINT"),
+            Resolved::Ignored
+        ));
     }
 
     #[test]
     fn overlay_matches_existing_ids_case_insensitively() {
-        let mut root: Value = serde_yaml::from_str("storage:\n  Prod:\n    branch: main\n").unwrap();
+        let mut root: Value =
+            serde_yaml::from_str("storage:\n  Prod:\n    branch: main\n").unwrap();
         let env: BTreeMap<String, String> =
             [("FLIPT_STORAGE_PROD_BRANCH".to_owned(), "develop".to_owned())].into();
         let mut diags = Vec::new();
         let origins = overlay(&mut root, &env, &mut diags);
         assert!(diags.is_empty());
-        assert_eq!(origins.get("storage.Prod.branch").map(String::as_str), Some("FLIPT_STORAGE_PROD_BRANCH"));
+        assert_eq!(
+            origins.get("storage.Prod.branch").map(String::as_str),
+            Some("FLIPT_STORAGE_PROD_BRANCH")
+        );
         assert_eq!(root["storage"]["Prod"]["branch"].as_str(), Some("develop"));
     }
 }

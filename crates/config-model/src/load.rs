@@ -41,14 +41,29 @@ pub fn load_file(path: Option<&Path>, env: &dyn EnvSource) -> Result<Loaded, Con
 
 /// Loads a configuration from YAML text (empty text means the built-in defaults) with the
 /// `FLIPT_` variables of `env` laid over it. `file` names the source in messages.
-pub fn load_str(text: &str, file: Option<&str>, env: &dyn EnvSource) -> Result<Loaded, ConfigError> {
-    let fail = |diagnostics: Vec<Diagnostic>| ConfigError { file: file.map(str::to_owned), diagnostics };
+pub fn load_str(
+    text: &str,
+    file: Option<&str>,
+    env: &dyn EnvSource,
+) -> Result<Loaded, ConfigError> {
+    let fail = |diagnostics: Vec<Diagnostic>| ConfigError {
+        file: file.map(str::to_owned),
+        diagnostics,
+    };
     let mut root = match yaml::parse(text) {
         Ok(v) => v,
-        Err(e) => return Err(fail(vec![Diagnostic::error("", format!("malformed YAML: {e}"))])),
+        Err(e) => {
+            return Err(fail(vec![Diagnostic::error(
+                "",
+                format!("malformed YAML: {e}"),
+            )]));
+        }
     };
     if !matches!(root, Value::Null | Value::Mapping(_)) {
-        return Err(fail(vec![Diagnostic::error("", "the configuration must be a YAML mapping")]));
+        return Err(fail(vec![Diagnostic::error(
+            "",
+            "the configuration must be a YAML mapping",
+        )]));
     }
     let positions = PositionIndex::build(text);
     let mut early = Vec::new();
@@ -59,15 +74,23 @@ pub fn load_str(text: &str, file: Option<&str>, env: &dyn EnvSource) -> Result<L
     let mut diagnostics = ctx.diagnostics;
     sort(&mut diagnostics);
     match config {
-        Some(config) if !diagnostics.iter().any(Diagnostic::is_error) => {
-            Ok(Loaded { config, warnings: diagnostics })
-        }
+        Some(config) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Loaded {
+            config,
+            warnings: diagnostics,
+        }),
         _ => Err(fail(diagnostics)),
     }
 }
 
-const TOP_LEVEL: &[&str] =
-    &["version", "storage", "credentials", "environments", "server", "log", "authentication"];
+const TOP_LEVEL: &[&str] = &[
+    "version",
+    "storage",
+    "credentials",
+    "environments",
+    "server",
+    "log",
+    "authentication",
+];
 
 fn convert(ctx: &mut Ctx<'_>, root: &Value) -> Option<Config> {
     let mut allowed: Vec<&str> = TOP_LEVEL.to_vec();
@@ -75,18 +98,26 @@ fn convert(ctx: &mut Ctx<'_>, root: &Value) -> Option<Config> {
     let top = ctx.table("", Node { value: root }, &allowed);
     for section in IGNORED_SECTIONS {
         if top.has(section) {
-            ctx.warn(section, "this Flipt section is not used by the storage service and is ignored");
+            ctx.warn(
+                section,
+                "this Flipt section is not used by the storage service and is ignored",
+            );
         }
     }
     if let Some((path, node)) = top.get("version")
         && let Some(v) = ctx.string(&path, node)
-            && v.trim() != "2.0" {
-                ctx.error(&path, format!("unsupported version `{v}` (allowed: \"2.0\")"));
-            }
+        && v.trim() != "2.0"
+    {
+        ctx.error(
+            &path,
+            format!("unsupported version `{v}` (allowed: \"2.0\")"),
+        );
+    }
 
     let credentials = convert_credentials(ctx, &top);
     let storages = convert_storages(ctx, &top, &credentials);
     let environments = convert_environments(ctx, &top, &storages);
+    let (credentials, storages) = (credentials.valid, storages.valid);
     let server = convert_server(ctx, &top);
     let log = convert_log(ctx, &top);
     let authentication = convert_authentication(ctx, &top);
@@ -102,7 +133,9 @@ fn convert(ctx: &mut Ctx<'_>, root: &Value) -> Option<Config> {
 
 /// Ids appear in URLs, health-check names and metric labels, so they are kept simple.
 fn check_id(ctx: &mut Ctx<'_>, path: &str, id: &str) -> bool {
-    let ok = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    let ok = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && id.starts_with(|c: char| c.is_ascii_alphanumeric());
     if !ok {
         ctx.error(
@@ -115,7 +148,13 @@ fn check_id(ctx: &mut Ctx<'_>, path: &str, id: &str) -> bool {
 
 fn warn_if_missing(ctx: &mut Ctx<'_>, path: &str, file: &Path) {
     if !file.exists() {
-        ctx.warn(path, format!("file `{}` does not exist (yet); it is read when used", file.display()));
+        ctx.warn(
+            path,
+            format!(
+                "file `{}` does not exist (yet); it is read when used",
+                file.display()
+            ),
+        );
     }
 }
 
@@ -132,16 +171,35 @@ fn path_value(ctx: &mut Ctx<'_>, table: &Table<'_>, key: &str) -> Option<PathBuf
 
 const CREDENTIAL_TYPES: &[&str] = &["basic", "access_token", "ssh", "github_app"];
 
-fn convert_credentials(ctx: &mut Ctx<'_>, top: &Table<'_>) -> BTreeMap<String, CredentialConfig> {
-    let mut out = BTreeMap::new();
-    let Some((path, node)) = top.get("credentials") else { return out };
+/// Entries of an id-keyed section: the valid ones, and every id that was defined (valid or
+/// not), so that references to an invalid entry are not reported a second time as unknown.
+struct Section<T> {
+    valid: BTreeMap<String, T>,
+    defined: Vec<String>,
+}
+
+impl<T> Section<T> {
+    fn is_defined(&self, id: &str) -> bool {
+        self.defined.iter().any(|d| d == id)
+    }
+}
+
+fn convert_credentials(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Section<CredentialConfig> {
+    let mut out = Section {
+        valid: BTreeMap::new(),
+        defined: Vec::new(),
+    };
+    let Some((path, node)) = top.get("credentials") else {
+        return out;
+    };
     for (key, id, node) in ctx.ids(&path, node) {
         let path = format!("credentials.{key}");
+        out.defined.push(id.clone());
         if !check_id(ctx, &path, &id) {
             continue;
         }
         if let Some(kind) = convert_credential(ctx, &path, node) {
-            out.insert(id.clone(), CredentialConfig { id, kind });
+            out.valid.insert(id.clone(), CredentialConfig { id, kind });
         }
     }
     out
@@ -151,10 +209,21 @@ fn convert_credential(ctx: &mut Ctx<'_>, path: &str, node: Node<'_>) -> Option<C
     let t = ctx.table(
         path,
         node,
-        &["type", "basic", "access_token", "access_token_path", "username", "ssh", "github_app"],
+        &[
+            "type",
+            "basic",
+            "access_token",
+            "access_token_path",
+            "username",
+            "ssh",
+            "github_app",
+        ],
     );
     let Some((type_path, type_node)) = t.get("type") else {
-        ctx.error(&t.child("type"), "is required (allowed: basic, access_token, ssh)");
+        ctx.error(
+            &t.child("type"),
+            "is required (allowed: basic, access_token, ssh)",
+        );
         return None;
     };
     let kind = ctx.choice(&type_path, type_node, CREDENTIAL_TYPES, false)?;
@@ -169,12 +238,18 @@ fn convert_credential(ctx: &mut Ctx<'_>, path: &str, node: Node<'_>) -> Option<C
     ];
     for (key, owner) in owners {
         if t.has(key) && *owner != kind {
-            ctx.error(&t.child(key), format!("is only valid with `type: {owner}`, not `type: {kind}`"));
+            ctx.error(
+                &t.child(key),
+                format!("is only valid with `type: {owner}`, not `type: {kind}`"),
+            );
         }
     }
     match kind {
         "github_app" => {
-            ctx.error(&type_path, "`github_app` credentials are not supported (use access_token or ssh)");
+            ctx.error(
+                &type_path,
+                "`github_app` credentials are not supported (use access_token or ssh)",
+            );
             None
         }
         "basic" => convert_basic(ctx, &t),
@@ -188,19 +263,31 @@ fn convert_basic(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<CredentialKind> {
         return Some(CredentialKind::Basic(None));
     };
     let b = ctx.table(&path, node, &["username", "password", "password_path"]);
-    let username = b.get("username").and_then(|(p, n)| ctx.string(&p, n)).filter(|s| !s.is_empty());
+    let username = b
+        .get("username")
+        .and_then(|(p, n)| ctx.string(&p, n))
+        .filter(|s| !s.is_empty());
     let password = secret_source(ctx, &b, "password", "password_path", false);
     match (username, password) {
         (None, Ok(None)) => Some(CredentialKind::Basic(None)),
         (Some(username), Ok(Some(password))) => {
-            Some(CredentialKind::Basic(Some(BasicCredential { username, password })))
+            Some(CredentialKind::Basic(Some(BasicCredential {
+                username,
+                password,
+            })))
         }
         (Some(_), Ok(None)) => {
-            ctx.error(&b.child("password"), "is required when `basic.username` is set (set both or neither)");
+            ctx.error(
+                &b.child("password"),
+                "is required when `basic.username` is set (set both or neither)",
+            );
             None
         }
         (None, Ok(Some(_))) => {
-            ctx.error(&b.child("username"), "is required when a password is set (set both or neither)");
+            ctx.error(
+                &b.child("username"),
+                "is required when a password is set (set both or neither)",
+            );
             None
         }
         (_, Err(())) => None,
@@ -218,14 +305,21 @@ fn secret_source(
 ) -> Result<Option<SecretSource>, ()> {
     match (t.has(key), t.has(path_key)) {
         (true, true) => {
-            ctx.error(&t.child(key), format!("set only one of `{key}` and `{path_key}`"));
+            ctx.error(
+                &t.child(key),
+                format!("set only one of `{key}` and `{path_key}`"),
+            );
             Err(())
         }
         (true, false) => {
             let (p, n) = t.get(key).expect("checked");
-            ctx.secret(&p, n).map(|s| Some(SecretSource::Inline(s))).ok_or(())
+            ctx.secret(&p, n)
+                .map(|s| Some(SecretSource::Inline(s)))
+                .ok_or(())
         }
-        (false, true) => path_value(ctx, t, path_key).map(|p| Some(SecretSource::File(p))).ok_or(()),
+        (false, true) => path_value(ctx, t, path_key)
+            .map(|p| Some(SecretSource::File(p)))
+            .ok_or(()),
         (false, false) if required => {
             ctx.error(&t.child(key), format!("is required (or `{path_key}`)"));
             Err(())
@@ -236,13 +330,21 @@ fn secret_source(
 
 fn convert_access_token(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<CredentialKind> {
     let token = secret_source(ctx, t, "access_token", "access_token_path", true);
-    let username = t.get("username").and_then(|(p, n)| ctx.nonempty_string(&p, n));
-    Some(CredentialKind::AccessToken { token: token.ok()??, username })
+    let username = t
+        .get("username")
+        .and_then(|(p, n)| ctx.nonempty_string(&p, n));
+    Some(CredentialKind::AccessToken {
+        token: token.ok()??,
+        username,
+    })
 }
 
 fn convert_ssh(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<CredentialKind> {
     let Some((path, node)) = t.get("ssh") else {
-        ctx.error(&t.child("ssh"), "is required with `type: ssh` (with `private_key_path` or `private_key_bytes`)");
+        ctx.error(
+            &t.child("ssh"),
+            "is required with `type: ssh` (with `private_key_path` or `private_key_bytes`)",
+        );
         return None;
     };
     let s = ctx.table(
@@ -262,18 +364,28 @@ fn convert_ssh(ctx: &mut Ctx<'_>, t: &Table<'_>) -> Option<CredentialKind> {
     let private_key = match secret_source(ctx, &s, "private_key_bytes", "private_key_path", false) {
         Ok(Some(key)) => Some(key),
         Ok(None) => {
-            ctx.error(&s.path, "exactly one of `private_key_path` and `private_key_bytes` is required");
+            ctx.error(
+                &s.path,
+                "exactly one of `private_key_path` and `private_key_bytes` is required",
+            );
             None
         }
         Err(()) => None,
     };
     let passphrase = s.get("password").and_then(|(p, n)| ctx.secret(&p, n));
-    let insecure_ignore_host_key =
-        s.get("insecure_ignore_host_key").and_then(|(p, n)| ctx.boolean(&p, n)).unwrap_or(false);
-    let known_hosts = s.get("known_hosts").and_then(|(p, n)| ctx.nonempty_string(&p, n));
+    let insecure_ignore_host_key = s
+        .get("insecure_ignore_host_key")
+        .and_then(|(p, n)| ctx.boolean(&p, n))
+        .unwrap_or(false);
+    let known_hosts = s
+        .get("known_hosts")
+        .and_then(|(p, n)| ctx.nonempty_string(&p, n));
     let known_hosts_path = path_value(ctx, &s, "known_hosts_path");
     if known_hosts.is_some() && known_hosts_path.is_some() {
-        ctx.error(&s.child("known_hosts"), "set only one of `known_hosts` and `known_hosts_path`");
+        ctx.error(
+            &s.child("known_hosts"),
+            "set only one of `known_hosts` and `known_hosts_path`",
+        );
     }
     if insecure_ignore_host_key && (known_hosts.is_some() || known_hosts_path.is_some()) {
         ctx.warn(
@@ -318,24 +430,30 @@ fn default_storage(id: &str) -> StorageConfig {
 fn convert_storages(
     ctx: &mut Ctx<'_>,
     top: &Table<'_>,
-    credentials: &BTreeMap<String, CredentialConfig>,
-) -> BTreeMap<String, StorageConfig> {
-    let mut out = BTreeMap::new();
+    credentials: &Section<CredentialConfig>,
+) -> Section<StorageConfig> {
+    let mut out = Section {
+        valid: BTreeMap::new(),
+        defined: Vec::new(),
+    };
     let entries = match top.get("storage") {
         Some((path, node)) => ctx.ids(&path, node),
         None => Vec::new(),
     };
     if entries.is_empty() {
-        out.insert("default".to_owned(), default_storage("default"));
+        out.valid
+            .insert("default".to_owned(), default_storage("default"));
+        out.defined.push("default".to_owned());
         return out;
     }
     for (key, id, node) in entries {
         let path = format!("storage.{key}");
+        out.defined.push(id.clone());
         if !check_id(ctx, &path, &id) {
             continue;
         }
         if let Some(storage) = convert_storage(ctx, &path, &id, node, credentials) {
-            out.insert(id, storage);
+            out.valid.insert(id, storage);
         }
     }
     out
@@ -346,7 +464,7 @@ fn convert_storage(
     path: &str,
     id: &str,
     node: Node<'_>,
-    credentials: &BTreeMap<String, CredentialConfig>,
+    credentials: &Section<CredentialConfig>,
 ) -> Option<StorageConfig> {
     let t = ctx.table(
         path,
@@ -381,20 +499,32 @@ fn convert_storage(
             Some((tp, tn)) => ctx.choice(&tp, tn, &["memory", "local"], false),
             None => Some("memory"),
         };
-        let dir = b.get("path").and_then(|(pp, pn)| ctx.nonempty_string(&pp, pn));
+        let dir = b
+            .get("path")
+            .and_then(|(pp, pn)| ctx.nonempty_string(&pp, pn));
         match kind {
             Some("local") => match dir {
-                Some(dir) => s.backend = Backend::Local { path: PathBuf::from(dir) },
+                Some(dir) => {
+                    s.backend = Backend::Local {
+                        path: PathBuf::from(dir),
+                    }
+                }
                 None => {
                     if !b.has("path") {
-                        ctx.error(&b.child("path"), "is required with `type: local` (the repository's directory)");
+                        ctx.error(
+                            &b.child("path"),
+                            "is required with `type: local` (the repository's directory)",
+                        );
                     }
                     ok = false;
                 }
             },
             Some(_) => {
                 if b.has("path") {
-                    ctx.warn(&b.child("path"), "is ignored: a memory backend keeps its repository in the process");
+                    ctx.warn(
+                        &b.child("path"),
+                        "is ignored: a memory backend keeps its repository in the process",
+                    );
                 }
             }
             None => ok = false,
@@ -431,7 +561,10 @@ fn convert_storage(
         match ctx.duration(&p, n) {
             Some(d) if d.as_secs() >= 1 => s.poll_interval = d,
             Some(d) => {
-                ctx.error(&p, format!("must be at least 1s, got {}", crate::format_duration(d)));
+                ctx.error(
+                    &p,
+                    format!("must be at least 1s, got {}", crate::format_duration(d)),
+                );
                 ok = false;
             }
             None => ok = false,
@@ -454,12 +587,17 @@ fn convert_storage(
         match ctx.nonempty_string(&p, n) {
             Some(c) => {
                 let c = c.to_lowercase();
-                if !credentials.contains_key(&c) {
-                    let known: Vec<&str> = credentials.keys().map(String::as_str).collect();
+                if !credentials.is_defined(&c) {
+                    let known: Vec<&str> = credentials.defined.iter().map(String::as_str).collect();
                     let msg = if known.is_empty() {
-                        format!("refers to credentials `{c}`, but there is no `credentials` section")
+                        format!(
+                            "refers to credentials `{c}`, but there is no `credentials` section"
+                        )
                     } else {
-                        format!("refers to unknown credentials `{c}` (defined: {})", known.join(", "))
+                        format!(
+                            "refers to unknown credentials `{c}` (defined: {})",
+                            known.join(", ")
+                        )
                     };
                     ctx.error(&p, msg);
                     ok = false;
@@ -478,9 +616,14 @@ fn convert_storage(
         }
         (Some(_), None) => s.ca_cert = path_value(ctx, &t, "ca_cert_path").map(CaCert::Path),
         (None, Some((p, n))) => match ctx.nonempty_string(&p, n) {
-            Some(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => s.ca_cert = Some(CaCert::Pem(pem)),
+            Some(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {
+                s.ca_cert = Some(CaCert::Pem(pem))
+            }
             Some(_) => {
-                ctx.error(&p, "must hold PEM certificates (`-----BEGIN CERTIFICATE-----`)");
+                ctx.error(
+                    &p,
+                    "must hold PEM certificates (`-----BEGIN CERTIFICATE-----`)",
+                );
                 ok = false;
             }
             None => ok = false,
@@ -494,18 +637,34 @@ fn convert_storage(
         }
     }
     if let Some((p, n)) = t.get("signature") {
-        let g = ctx.table(&p, n, &["name", "email", "enabled", "type", "key_ref", "key_id"]);
-        if let Some(name) = g.get("name").and_then(|(p, n)| ctx.string(&p, n)).filter(|s| !s.is_empty()) {
+        let g = ctx.table(
+            &p,
+            n,
+            &["name", "email", "enabled", "type", "key_ref", "key_id"],
+        );
+        if let Some(name) = g
+            .get("name")
+            .and_then(|(p, n)| ctx.string(&p, n))
+            .filter(|s| !s.is_empty())
+        {
             s.signature.name = name;
         }
-        if let Some(email) = g.get("email").and_then(|(p, n)| ctx.string(&p, n)).filter(|s| !s.is_empty()) {
+        if let Some(email) = g
+            .get("email")
+            .and_then(|(p, n)| ctx.string(&p, n))
+            .filter(|s| !s.is_empty())
+        {
             s.signature.email = email;
         }
         if let Some((ep, en)) = g.get("enabled")
-            && ctx.boolean(&ep, en) == Some(true) {
-                ctx.error(&ep, "commit signing is not supported (remove `signature.enabled` or set it to false)");
-                ok = false;
-            }
+            && ctx.boolean(&ep, en) == Some(true)
+        {
+            ctx.error(
+                &ep,
+                "commit signing is not supported (remove `signature.enabled` or set it to false)",
+            );
+            ok = false;
+        }
         for key in ["type", "key_ref", "key_id"] {
             if g.has(key) {
                 ctx.warn(&g.child(key), "is ignored: commit signing is not supported");
@@ -518,7 +677,7 @@ fn convert_storage(
             None => ok = false,
         }
     }
-    check_remote_settings(ctx, &t, &s, credentials);
+    check_remote_settings(ctx, &t, &s, &credentials.valid);
     ok.then_some(s)
 }
 
@@ -543,12 +702,17 @@ fn check_remote_settings(
             Some(Transport::Https) => {}
             Some(other) => ctx.error(
                 &t.child(key),
-                format!("applies to https remotes only, and this remote uses {}", other.as_str()),
+                format!(
+                    "applies to https remotes only, and this remote uses {}",
+                    other.as_str()
+                ),
             ),
         }
     }
-    let (Some(remote), Some(cred)) = (&s.remote, s.credentials.as_ref().and_then(|c| credentials.get(c)))
-    else {
+    let (Some(remote), Some(cred)) = (
+        &s.remote,
+        s.credentials.as_ref().and_then(|c| credentials.get(c)),
+    ) else {
         return;
     };
     let path = t.child("credentials");
@@ -556,19 +720,25 @@ fn check_remote_settings(
         (_, Transport::File) => ctx.warn(&path, "is not used: file:// remotes need no credentials"),
         (CredentialKind::Ssh(ssh), Transport::Ssh) => {
             if let Some(url_user) = remote.user()
-                && ssh.user_explicit && url_user != ssh.user {
-                    ctx.error(
+                && ssh.user_explicit
+                && url_user != ssh.user
+            {
+                ctx.error(
                         &path,
                         format!(
                             "conflicting SSH users: the remote URL says `{url_user}` but credentials `{}` set `ssh.user: {}`",
                             cred.id, ssh.user
                         ),
                     );
-                }
+            }
         }
         (CredentialKind::Ssh(_), other) => ctx.error(
             &path,
-            format!("credentials `{}` are an ssh key, which cannot be used with a {} remote", cred.id, other.as_str()),
+            format!(
+                "credentials `{}` are an ssh key, which cannot be used with a {} remote",
+                cred.id,
+                other.as_str()
+            ),
         ),
         (kind, Transport::Ssh) => ctx.error(
             &path,
@@ -605,11 +775,11 @@ pub(crate) fn normalize_directory(dir: &str) -> Result<String, String> {
 fn convert_environments(
     ctx: &mut Ctx<'_>,
     top: &Table<'_>,
-    storages: &BTreeMap<String, StorageConfig>,
+    storages: &Section<StorageConfig>,
 ) -> Option<Vec<EnvironmentConfig>> {
     let Some((section_path, node)) = top.get("environments") else {
-        if !storages.contains_key("default") && ctx_has_storage_section(top) {
-            let defined: Vec<&str> = storages.keys().map(String::as_str).collect();
+        if !storages.is_defined("default") {
+            let defined: Vec<&str> = storages.defined.iter().map(String::as_str).collect();
             ctx.error(
                 "storage",
                 format!(
@@ -629,7 +799,10 @@ fn convert_environments(
     };
     let entries = ctx.ids(&section_path, node);
     if entries.is_empty() {
-        ctx.error(&section_path, "must define at least one environment (or be left out)");
+        ctx.error(
+            &section_path,
+            "must define at least one environment (or be left out)",
+        );
         return None;
     }
     let single = entries.len() == 1;
@@ -642,7 +815,11 @@ fn convert_environments(
             ok = false;
             continue;
         }
-        let t = ctx.table(&path, node, &["name", "storage", "directory", "default", "scm"]);
+        let t = ctx.table(
+            &path,
+            node,
+            &["name", "storage", "directory", "default", "scm"],
+        );
         let name = match t.get("name") {
             Some((p, n)) => ctx.nonempty_string(&p, n).and_then(|name| {
                 let valid = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -655,33 +832,48 @@ fn convert_environments(
             None => Some(id.clone()),
         };
         let storage = match t.get("storage") {
-            Some((p, n)) => ctx.nonempty_string(&p, n).map(|s| s.to_lowercase()).and_then(|s| {
-                if storages.contains_key(&s) {
-                    Some(s)
-                } else {
-                    let known: Vec<&str> = storages.keys().map(String::as_str).collect();
-                    ctx.error(&p, format!("refers to unknown storage `{s}` (defined: {})", known.join(", ")));
-                    None
-                }
-            }),
-            None if storages.contains_key("default") => Some("default".to_owned()),
+            Some((p, n)) => ctx
+                .nonempty_string(&p, n)
+                .map(|s| s.to_lowercase())
+                .and_then(|s| {
+                    if storages.is_defined(&s) {
+                        Some(s)
+                    } else {
+                        let known: Vec<&str> =
+                            storages.defined.iter().map(String::as_str).collect();
+                        ctx.error(
+                            &p,
+                            format!(
+                                "refers to unknown storage `{s}` (defined: {})",
+                                known.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                }),
+            None if storages.is_defined("default") => Some("default".to_owned()),
             None => {
-                let known: Vec<&str> = storages.keys().map(String::as_str).collect();
+                let known: Vec<&str> = storages.defined.iter().map(String::as_str).collect();
                 ctx.error(
                     &t.child("storage"),
-                    format!("is required: there is no `default` storage (defined: {})", known.join(", ")),
+                    format!(
+                        "is required: there is no `default` storage (defined: {})",
+                        known.join(", ")
+                    ),
                 );
                 None
             }
         };
         let directory = match t.get("directory") {
-            Some((p, n)) => ctx.string(&p, n).and_then(|d| match normalize_directory(&d) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    ctx.error(&p, e);
-                    None
-                }
-            }),
+            Some((p, n)) => ctx
+                .string(&p, n)
+                .and_then(|d| match normalize_directory(&d) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        ctx.error(&p, e);
+                        None
+                    }
+                }),
             None => Some(String::new()),
         };
         let default = match t.get("default") {
@@ -702,13 +894,15 @@ fn convert_environments(
             ok = false;
         }
         match (name, storage, directory, default) {
-            (Some(name), Some(storage), Some(directory), Some(default)) => out.push(EnvironmentConfig {
-                id,
-                name,
-                storage,
-                directory,
-                default: default || single,
-            }),
+            (Some(name), Some(storage), Some(directory), Some(default)) => {
+                out.push(EnvironmentConfig {
+                    id,
+                    name,
+                    storage,
+                    directory,
+                    default: default || single,
+                })
+            }
             _ => ok = false,
         }
     }
@@ -718,7 +912,10 @@ fn convert_environments(
     if !single {
         match default_paths.len() {
             0 => {
-                ctx.error(&section_path, "with several environments, exactly one must have `default: true`");
+                ctx.error(
+                    &section_path,
+                    "with several environments, exactly one must have `default: true`",
+                );
                 return None;
             }
             1 => {}
@@ -735,14 +932,18 @@ fn convert_environments(
         if let Some(other) = names.insert(e.name.as_str(), e.id.as_str()) {
             ctx.error(
                 &format!("environments.{}.name", e.id),
-                format!("environment name `{}` is also used by environment `{other}`", e.name),
+                format!(
+                    "environment name `{}` is also used by environment `{other}`",
+                    e.name
+                ),
             );
             ok = false;
         }
     }
     let mut dirs: HashMap<(&str, &str), &str> = HashMap::new();
     for e in &out {
-        if let Some(other) = dirs.insert((e.storage.as_str(), e.directory.as_str()), e.id.as_str()) {
+        if let Some(other) = dirs.insert((e.storage.as_str(), e.directory.as_str()), e.id.as_str())
+        {
             ctx.error(
                 &format!("environments.{}.directory", e.id),
                 format!(
@@ -754,10 +955,6 @@ fn convert_environments(
         }
     }
     ok.then_some(out)
-}
-
-fn ctx_has_storage_section(top: &Table<'_>) -> bool {
-    top.has("storage")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,20 +970,31 @@ fn convert_server(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<ServerConfig> {
         max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
         git_timeout: DEFAULT_GIT_TIMEOUT,
     };
-    let Some((path, node)) = top.get("server") else { return Some(s) };
+    let Some((path, node)) = top.get("server") else {
+        return Some(s);
+    };
     let t = ctx.table(&path, node, env::SERVER_KEYS);
     let before = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
     if let Some(host) = t.get("host").and_then(|(p, n)| ctx.nonempty_string(&p, n)) {
         s.host = host;
     }
-    if let Some(port) = t.get("grpc_port").and_then(|(p, n)| ctx.integer(&p, n, 0, 65535)) {
+    if let Some(port) = t
+        .get("grpc_port")
+        .and_then(|(p, n)| ctx.integer(&p, n, 0, 65535))
+    {
         s.grpc_port = port as u16;
     }
-    if let Some(port) = t.get("http_port").and_then(|(p, n)| ctx.integer(&p, n, 0, 65535)) {
+    if let Some(port) = t
+        .get("http_port")
+        .and_then(|(p, n)| ctx.integer(&p, n, 0, 65535))
+    {
         s.http_port = port as u16;
     }
     if s.grpc_port != 0 && s.grpc_port == s.http_port {
-        ctx.error(&t.child("http_port"), format!("must differ from `grpc_port` (both are {})", s.grpc_port));
+        ctx.error(
+            &t.child("http_port"),
+            format!("must differ from `grpc_port` (both are {})", s.grpc_port),
+        );
     }
     let https = match t.get("protocol") {
         Some((p, n)) => ctx.choice(&p, n, &["http", "https"], true) == Some("https"),
@@ -796,7 +1004,12 @@ fn convert_server(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<ServerConfig> {
     let cert_key = path_value(ctx, &t, "cert_key");
     if https {
         match (cert_file, cert_key) {
-            (Some(cert_file), Some(cert_key)) => s.tls = Some(TlsFiles { cert_file, cert_key }),
+            (Some(cert_file), Some(cert_key)) => {
+                s.tls = Some(TlsFiles {
+                    cert_file,
+                    cert_key,
+                })
+            }
             (file, key) => {
                 for (k, v) in [("cert_file", file.is_none()), ("cert_key", key.is_none())] {
                     if v && !t.has(k) {
@@ -806,12 +1019,21 @@ fn convert_server(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<ServerConfig> {
             }
         }
     } else if t.has("cert_file") || t.has("cert_key") {
-        ctx.warn(&t.path, "`cert_file` and `cert_key` are used only with `protocol: https`");
+        ctx.warn(
+            &t.path,
+            "`cert_file` and `cert_key` are used only with `protocol: https`",
+        );
     }
-    if let Some(n) = t.get("max_request_bytes").and_then(|(p, n)| ctx.integer(&p, n, 1024, 1 << 30)) {
+    if let Some(n) = t
+        .get("max_request_bytes")
+        .and_then(|(p, n)| ctx.integer(&p, n, 1024, 1 << 30))
+    {
         s.max_request_bytes = n;
     }
-    if let Some(n) = t.get("max_concurrent_streams").and_then(|(p, n)| ctx.integer(&p, n, 1, 1_000_000)) {
+    if let Some(n) = t
+        .get("max_concurrent_streams")
+        .and_then(|(p, n)| ctx.integer(&p, n, 1, 1_000_000))
+    {
         s.max_concurrent_streams = n as u32;
     }
     if let Some((p, n)) = t.get("git_timeout") {
@@ -826,8 +1048,13 @@ fn convert_server(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<ServerConfig> {
 }
 
 fn convert_log(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<LogConfig> {
-    let mut l = LogConfig { level: LogLevel::Info, encoding: LogEncoding::Console };
-    let Some((path, node)) = top.get("log") else { return Some(l) };
+    let mut l = LogConfig {
+        level: LogLevel::Info,
+        encoding: LogEncoding::Console,
+    };
+    let Some((path, node)) = top.get("log") else {
+        return Some(l);
+    };
     let t = ctx.table(&path, node, env::LOG_KEYS);
     let mut ok = true;
     if let Some((p, n)) = t.get("level") {
@@ -851,7 +1078,9 @@ fn convert_log(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<LogConfig> {
 
 fn convert_authentication(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<AuthenticationConfig> {
     let mut a = AuthenticationConfig::default();
-    let Some((path, node)) = top.get("authentication") else { return Some(a) };
+    let Some((path, node)) = top.get("authentication") else {
+        return Some(a);
+    };
     let before = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
     let t = ctx.table(&path, node, &["required", "methods"]);
     if let Some(required) = t.get("required").and_then(|(p, n)| ctx.boolean(&p, n)) {
@@ -862,7 +1091,10 @@ fn convert_authentication(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<Authenti
         let m = ctx.table(&p, n, FLIPT_METHODS);
         for method in &FLIPT_METHODS[1..] {
             if m.has(method) {
-                ctx.error(&m.child(method), "this authentication method is not supported (only `token` is)");
+                ctx.error(
+                    &m.child(method),
+                    "this authentication method is not supported (only `token` is)",
+                );
             }
         }
         if let Some((p, n)) = m.get("token") {
@@ -891,7 +1123,10 @@ fn convert_authentication(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<Authenti
                 }
             }
             if !a.token.tokens.is_empty() && !a.token.enabled {
-                ctx.warn(&tk.path, "tokens are configured but `enabled` is not true, so they are not accepted");
+                ctx.warn(
+                    &tk.path,
+                    "tokens are configured but `enabled` is not true, so they are not accepted",
+                );
             }
         }
     }
@@ -905,4 +1140,3 @@ fn convert_authentication(ctx: &mut Ctx<'_>, top: &Table<'_>) -> Option<Authenti
     let after = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
     (after == before).then_some(a)
 }
-

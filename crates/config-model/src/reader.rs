@@ -46,7 +46,11 @@ impl<'v> Table<'v> {
 }
 
 pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -78,7 +82,9 @@ pub(crate) struct Ctx<'a> {
 
 impl std::fmt::Debug for Ctx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx").field("diagnostics", &self.diagnostics).finish_non_exhaustive()
+        f.debug_struct("Ctx")
+            .field("diagnostics", &self.diagnostics)
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,7 +94,12 @@ impl<'a> Ctx<'a> {
         env_origins: &'a HashMap<String, String>,
         env: &'a dyn EnvSource,
     ) -> Self {
-        Ctx { diagnostics: Vec::new(), positions, env_origins, env }
+        Ctx {
+            diagnostics: Vec::new(),
+            positions,
+            env_origins,
+            env,
+        }
     }
 
     fn origin(&self, path: &str) -> Origin {
@@ -117,12 +128,17 @@ impl<'a> Ctx<'a> {
     /// Reads a mapping whose keys must be among `allowed`. Null is an empty mapping. Unknown
     /// keys are reported, with a suggestion when one is close.
     pub(crate) fn table<'v>(&mut self, path: &str, node: Node<'v>, allowed: &[&str]) -> Table<'v> {
-        let mut table = Table { path: path.to_owned(), entries: Vec::new() };
+        let mut table = Table {
+            path: path.to_owned(),
+            entries: Vec::new(),
+        };
         match untag(node.value) {
             Value::Null => {}
             Value::Mapping(map) => {
                 for (k, v) in map {
-                    let Some(key) = self.key_string(path, k) else { continue };
+                    let Some(key) = self.key_string(path, k) else {
+                        continue;
+                    };
                     if allowed.contains(&key.as_str()) {
                         table.entries.push((key, v));
                     } else {
@@ -138,13 +154,19 @@ impl<'a> Ctx<'a> {
 
     /// Reads a mapping of user-chosen ids (`storage.<id>`), lower-casing them. Two keys that
     /// differ only in case are an error.
-    pub(crate) fn ids<'v>(&mut self, path: &str, node: Node<'v>) -> Vec<(String, String, Node<'v>)> {
+    pub(crate) fn ids<'v>(
+        &mut self,
+        path: &str,
+        node: Node<'v>,
+    ) -> Vec<(String, String, Node<'v>)> {
         let mut out: Vec<(String, String, Node<'v>)> = Vec::new();
         match untag(node.value) {
             Value::Null => {}
             Value::Mapping(map) => {
                 for (k, v) in map {
-                    let Some(key) = self.key_string(path, k) else { continue };
+                    let Some(key) = self.key_string(path, k) else {
+                        continue;
+                    };
                     let id = key.to_lowercase();
                     if id.is_empty() {
                         self.error(path, "ids must not be empty");
@@ -160,7 +182,10 @@ impl<'a> Ctx<'a> {
                     out.push((key, id, Node { value: v }));
                 }
             }
-            other => self.error(path, format!("expected a mapping of ids, got {}", kind_of(other))),
+            other => self.error(
+                path,
+                format!("expected a mapping of ids, got {}", kind_of(other)),
+            ),
         }
         out
     }
@@ -171,7 +196,10 @@ impl<'a> Ctx<'a> {
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             other => {
-                self.error(path, format!("keys must be strings, got {}", kind_of(other)));
+                self.error(
+                    path,
+                    format!("keys must be strings, got {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -179,20 +207,29 @@ impl<'a> Ctx<'a> {
 
     /// Resolves a whole-string `${env:NAME}` reference. `Err(())` means it was reported.
     fn resolve_env_ref(&mut self, path: &str, text: String) -> Result<String, ()> {
-        let Some(name) = text.strip_prefix("${env:").and_then(|r| r.strip_suffix('}')) else {
+        let Some(name) = text
+            .strip_prefix("${env:")
+            .and_then(|r| r.strip_suffix('}'))
+        else {
             return Ok(text);
         };
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
         if !valid {
-            self.error(path, format!("`${{env:{name}}}` is not a valid variable reference"));
+            self.error(
+                path,
+                format!("`${{env:{name}}}` is not a valid variable reference"),
+            );
             return Err(());
         }
         match self.env.var(name) {
             Some(value) => Ok(value),
             None => {
-                self.error(path, format!("refers to environment variable `{name}`, which is not set"));
+                self.error(
+                    path,
+                    format!("refers to environment variable `{name}`, which is not set"),
+                );
                 Err(())
             }
         }
@@ -258,14 +295,23 @@ impl<'a> Ctx<'a> {
                 }
             }
             other => {
-                self.error(path, format!("expected true or false, got {}", kind_of(other)));
+                self.error(
+                    path,
+                    format!("expected true or false, got {}", kind_of(other)),
+                );
                 None
             }
         }
     }
 
     /// An unsigned integer in `min..=max`; strings of digits are accepted.
-    pub(crate) fn integer(&mut self, path: &str, node: Node<'_>, min: u64, max: u64) -> Option<u64> {
+    pub(crate) fn integer(
+        &mut self,
+        path: &str,
+        node: Node<'_>,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
         let parsed = match untag(node.value) {
             Value::Number(n) => n.as_u64().ok_or_else(|| n.to_string()),
             Value::String(s) => {
@@ -281,7 +327,10 @@ impl<'a> Ctx<'a> {
                 None
             }
             Err(got) => {
-                self.error(path, format!("expected a whole number between {min} and {max}, got `{got}`"));
+                self.error(
+                    path,
+                    format!("expected a whole number between {min} and {max}, got `{got}`"),
+                );
                 None
             }
         }
@@ -309,12 +358,19 @@ impl<'a> Ctx<'a> {
     ) -> Option<&'static str> {
         let text = self.string(path, node)?;
         let found = allowed.iter().find(|a| {
-            if case_insensitive { a.eq_ignore_ascii_case(text.trim()) } else { **a == text }
+            if case_insensitive {
+                a.eq_ignore_ascii_case(text.trim())
+            } else {
+                **a == text
+            }
         });
         match found {
             Some(a) => Some(a),
             None => {
-                self.error(path, format!("`{text}` is not allowed (allowed: {})", allowed.join(", ")));
+                self.error(
+                    path,
+                    format!("`{text}` is not allowed (allowed: {})", allowed.join(", ")),
+                );
                 None
             }
         }

@@ -29,7 +29,11 @@ fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
     v.map(f).unwrap_or(Value::Null)
 }
 
-fn secret_source(source: &SecretSource, inline_key: &'static str, path_key: &'static str) -> Vec<(&'static str, Value)> {
+fn secret_source(
+    source: &SecretSource,
+    inline_key: &'static str,
+    path_key: &'static str,
+) -> Vec<(&'static str, Value)> {
     match source {
         SecretSource::Inline(_) => vec![(inline_key, s(REDACTED))],
         SecretSource::File(p) => vec![(path_key, s(p.display().to_string()))],
@@ -40,9 +44,16 @@ impl Config {
     /// The effective configuration (defaults and overrides applied) as YAML, with every
     /// secret replaced by `<redacted>`. Files holding secrets are shown by path.
     pub fn to_redacted_yaml(&self) -> String {
-        let storage: Mapping = self.storages.values().map(|st| (s(st.id.clone()), storage(st))).collect();
-        let credentials: Mapping =
-            self.credentials.values().map(|c| (s(c.id.clone()), credential(c))).collect();
+        let storage: Mapping = self
+            .storages
+            .values()
+            .map(|st| (s(st.id.clone()), storage(st)))
+            .collect();
+        let credentials: Mapping = self
+            .credentials
+            .values()
+            .map(|c| (s(c.id.clone()), credential(c)))
+            .collect();
         let environments: Mapping = self
             .environments
             .iter()
@@ -63,11 +74,23 @@ impl Config {
             ("host", s(sv.host.clone())),
             ("grpc_port", Value::from(sv.grpc_port)),
             ("http_port", Value::from(sv.http_port)),
-            ("protocol", s(if sv.tls.is_some() { "https" } else { "http" })),
-            ("cert_file", opt(sv.tls.as_ref(), |t| s(t.cert_file.display().to_string()))),
-            ("cert_key", opt(sv.tls.as_ref(), |t| s(t.cert_key.display().to_string()))),
+            (
+                "protocol",
+                s(if sv.tls.is_some() { "https" } else { "http" }),
+            ),
+            (
+                "cert_file",
+                opt(sv.tls.as_ref(), |t| s(t.cert_file.display().to_string())),
+            ),
+            (
+                "cert_key",
+                opt(sv.tls.as_ref(), |t| s(t.cert_key.display().to_string())),
+            ),
             ("max_request_bytes", Value::from(sv.max_request_bytes)),
-            ("max_concurrent_streams", Value::from(sv.max_concurrent_streams)),
+            (
+                "max_concurrent_streams",
+                Value::from(sv.max_concurrent_streams),
+            ),
             ("git_timeout", s(format_duration(sv.git_timeout))),
         ]);
         let log = map(vec![
@@ -109,7 +132,10 @@ impl Config {
 fn storage(st: &StorageConfig) -> Value {
     let backend = match &st.backend {
         Backend::Memory => map(vec![("type", s("memory"))]),
-        Backend::Local { path } => map(vec![("type", s("local")), ("path", s(path.display().to_string()))]),
+        Backend::Local { path } => map(vec![
+            ("type", s("local")),
+            ("path", s(path.display().to_string())),
+        ]),
     };
     let mut entries = vec![
         ("name", s(st.name.clone())),
@@ -122,7 +148,10 @@ fn storage(st: &StorageConfig) -> Value {
         entries.push(("fetch_policy", s(st.fetch_policy.as_str())));
     }
     entries.extend([
-        ("credentials", opt(st.credentials.as_ref(), |c| s(c.clone()))),
+        (
+            "credentials",
+            opt(st.credentials.as_ref(), |c| s(c.clone())),
+        ),
         (
             "ca_cert_path",
             opt(st.ca_cert.as_ref(), |c| match c {
@@ -140,9 +169,15 @@ fn storage(st: &StorageConfig) -> Value {
         ("insecure_skip_tls", Value::Bool(st.insecure_skip_tls)),
         (
             "signature",
-            map(vec![("name", s(st.signature.name.clone())), ("email", s(st.signature.email.clone()))]),
+            map(vec![
+                ("name", s(st.signature.name.clone())),
+                ("email", s(st.signature.email.clone())),
+            ]),
         ),
-        ("webhook_secret", opt(st.webhook_secret.as_ref(), |_| s(REDACTED))),
+        (
+            "webhook_secret",
+            opt(st.webhook_secret.as_ref(), |_| s(REDACTED)),
+        ),
     ]);
     map(entries)
 }
@@ -162,12 +197,27 @@ fn credential(c: &CredentialConfig) -> Value {
         }
         CredentialKind::Ssh(ssh) => {
             let mut inner = vec![("user", s(ssh.user.clone()))];
-            inner.extend(secret_source(&ssh.private_key, "private_key_bytes", "private_key_path"));
+            inner.extend(secret_source(
+                &ssh.private_key,
+                "private_key_bytes",
+                "private_key_path",
+            ));
             inner.extend([
                 ("password", opt(ssh.passphrase.as_ref(), |_| s(REDACTED))),
-                ("insecure_ignore_host_key", Value::Bool(ssh.insecure_ignore_host_key)),
-                ("known_hosts", opt(ssh.known_hosts.as_ref(), |k| s(k.clone()))),
-                ("known_hosts_path", opt(ssh.known_hosts_path.as_ref(), |p| s(p.display().to_string()))),
+                (
+                    "insecure_ignore_host_key",
+                    Value::Bool(ssh.insecure_ignore_host_key),
+                ),
+                (
+                    "known_hosts",
+                    opt(ssh.known_hosts.as_ref(), |k| s(k.clone())),
+                ),
+                (
+                    "known_hosts_path",
+                    opt(ssh.known_hosts_path.as_ref(), |p| {
+                        s(p.display().to_string())
+                    }),
+                ),
             ]);
             entries.push(("ssh", map(inner)));
         }

@@ -18,10 +18,9 @@ pub fn check_branch_name(name: &str) -> Result<(), String> {
     if name.contains("..") || name.contains("@{") {
         return Err("must not contain `..` or `@{`".into());
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
-    {
+    if let Some(c) = name.chars().find(|c| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
         return Err(format!(
             "must not contain {:?} (spaces, control characters and ~ ^ : ? * [ \\ are not allowed)",
             c
@@ -43,7 +42,13 @@ mod tests {
 
     #[test]
     fn accepts_usual_names() {
-        for ok in ["main", "develop", "flipt/prod/feature-1", "release-1.2", "a_b"] {
+        for ok in [
+            "main",
+            "develop",
+            "flipt/prod/feature-1",
+            "release-1.2",
+            "a_b",
+        ] {
             assert!(check_branch_name(ok).is_ok(), "{ok}");
         }
     }

@@ -89,7 +89,9 @@ impl RemoteUrl {
                     return Err("a file:// URL takes no user or port".into());
                 }
                 if !host.is_empty() && host != "localhost" {
-                    return Err(format!("a file:// URL must name a local path, not host `{host}`"));
+                    return Err(format!(
+                        "a file:// URL must name a local path, not host `{host}`"
+                    ));
                 }
             }
             _ if host.is_empty() => return Err("has no host".into()),
@@ -224,21 +226,36 @@ mod tests {
     #[test]
     fn parses_every_form() {
         let u = RemoteUrl::parse("https://github.com/org/flags.git").unwrap();
-        assert_eq!((u.transport(), u.host(), u.path()), (Transport::Https, "github.com", "/org/flags.git"));
+        assert_eq!(
+            (u.transport(), u.host(), u.path()),
+            (Transport::Https, "github.com", "/org/flags.git")
+        );
         let u = RemoteUrl::parse("http://127.0.0.1:8080/git/flags.git").unwrap();
         assert_eq!((u.transport(), u.port()), (Transport::Http, Some(8080)));
         let u = RemoteUrl::parse("ssh://git@example.com:2222/org/flags.git").unwrap();
-        assert_eq!((u.transport(), u.user(), u.port()), (Transport::Ssh, Some("git"), Some(2222)));
+        assert_eq!(
+            (u.transport(), u.user(), u.port()),
+            (Transport::Ssh, Some("git"), Some(2222))
+        );
         let u = RemoteUrl::parse("git@github.com:org/flags.git").unwrap();
-        assert_eq!((u.transport(), u.user(), u.host(), u.path()), (Transport::Ssh, Some("git"), "github.com", "org/flags.git"));
+        assert_eq!(
+            (u.transport(), u.user(), u.host(), u.path()),
+            (Transport::Ssh, Some("git"), "github.com", "org/flags.git")
+        );
         assert!(u.is_scp_form());
         let u = RemoteUrl::parse("file:///srv/git/flags.git").unwrap();
-        assert_eq!((u.transport(), u.path()), (Transport::File, "/srv/git/flags.git"));
+        assert_eq!(
+            (u.transport(), u.path()),
+            (Transport::File, "/srv/git/flags.git")
+        );
     }
 
     #[test]
     fn refuses_passwords_without_echoing_them() {
-        for url in ["https://alice:s3cret@example.com/r.git", "ssh://git:s3cret@example.com/r.git"] {
+        for url in [
+            "https://alice:s3cret@example.com/r.git",
+            "ssh://git:s3cret@example.com/r.git",
+        ] {
             let err = RemoteUrl::parse(url).unwrap_err();
             assert!(err.contains("password"), "{err}");
             assert!(!err.contains("s3cret"), "{err}");
@@ -249,8 +266,21 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for bad in ["", "   ", "/srv/repo.git", "repo", "ftp://x/y", "https://", "https://host", "https://host/",
-            "file://remotehost/x", "@host:path", "host:", "a b:c", "file://u@/x"] {
+        for bad in [
+            "",
+            "   ",
+            "/srv/repo.git",
+            "repo",
+            "ftp://x/y",
+            "https://",
+            "https://host",
+            "https://host/",
+            "file://remotehost/x",
+            "@host:path",
+            "host:",
+            "a b:c",
+            "file://u@/x",
+        ] {
             assert!(RemoteUrl::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -69,7 +69,11 @@ struct Receiver {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 impl Receiver {
@@ -93,10 +97,11 @@ impl MarkedEventReceiver for Receiver {
         match ev {
             Event::Scalar(text, ..) => {
                 if self.next_value_path().is_none()
-                    && let Some(Frame::Mapping { path, key }) = self.stack.last_mut() {
-                        self.lines.insert(join(path, &text), mark.line());
-                        *key = Some(text);
-                    }
+                    && let Some(Frame::Mapping { path, key }) = self.stack.last_mut()
+                {
+                    self.lines.insert(join(path, &text), mark.line());
+                    *key = Some(text);
+                }
             }
             Event::Alias(_) => {
                 let _ = self.next_value_path();
@@ -125,7 +130,8 @@ mod tests {
 
     #[test]
     fn indexes_nested_keys_with_one_based_lines() {
-        let text = "storage:\n  prod:\n    remote: x\n    backend:\n      type: local\nlist:\n  - a: 1\n";
+        let text =
+            "storage:\n  prod:\n    remote: x\n    backend:\n      type: local\nlist:\n  - a: 1\n";
         let idx = PositionIndex::build(text);
         assert_eq!(idx.line("storage"), Some(1));
         assert_eq!(idx.line("storage.prod"), Some(2));

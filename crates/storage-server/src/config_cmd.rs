@@ -32,8 +32,13 @@ fn load(path: Option<&Path>) -> Option<Loaded> {
 }
 
 fn validate(path: Option<&Path>) -> ExitCode {
-    let Some(loaded) = load(path) else { return ExitCode::FAILURE };
-    let source = path.map_or_else(|| "built-in default configuration".to_owned(), |p| format!("`{}`", p.display()));
+    let Some(loaded) = load(path) else {
+        return ExitCode::FAILURE;
+    };
+    let source = path.map_or_else(
+        || "built-in default configuration".to_owned(),
+        |p| format!("`{}`", p.display()),
+    );
     let mut out = std::io::stdout().lock();
     // A closed stdout (e.g. piped into `head`) is not a reason to fail validation.
     let _ = writeln!(out, "{source} is valid");
@@ -42,8 +47,14 @@ fn validate(path: Option<&Path>) -> ExitCode {
 }
 
 fn print(path: Option<&Path>) -> ExitCode {
-    let Some(loaded) = load(path) else { return ExitCode::FAILURE };
-    let _ = write!(std::io::stdout().lock(), "{}", loaded.config.to_redacted_yaml());
+    let Some(loaded) = load(path) else {
+        return ExitCode::FAILURE;
+    };
+    let _ = write!(
+        std::io::stdout().lock(),
+        "{}",
+        loaded.config.to_redacted_yaml()
+    );
     ExitCode::SUCCESS
 }
 
@@ -56,14 +67,27 @@ fn summary(config: &Config) -> String {
             config_model::Backend::Memory => "memory".to_owned(),
             config_model::Backend::Local { path } => format!("local ({})", path.display()),
         };
-        let remote = st.remote.as_ref().map_or_else(|| "no remote".to_owned(), |r| format!("remote {r}"));
-        s.push_str(&format!("  {}: {backend}, {remote}, branch {}\n", st.id, st.branch));
+        let remote = st
+            .remote
+            .as_ref()
+            .map_or_else(|| "no remote".to_owned(), |r| format!("remote {r}"));
+        s.push_str(&format!(
+            "  {}: {backend}, {remote}, branch {}\n",
+            st.id, st.branch
+        ));
     }
     s.push_str("environments:\n");
     for e in &config.environments {
-        let dir = if e.directory.is_empty() { "/" } else { e.directory.as_str() };
+        let dir = if e.directory.is_empty() {
+            "/"
+        } else {
+            e.directory.as_str()
+        };
         let default = if e.default { " (default)" } else { "" };
-        s.push_str(&format!("  {}: storage {}, directory {dir}{default}\n", e.name, e.storage));
+        s.push_str(&format!(
+            "  {}: storage {}, directory {dir}{default}\n",
+            e.name, e.storage
+        ));
     }
     s
 }
