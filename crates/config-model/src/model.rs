@@ -90,8 +90,9 @@ pub struct StorageConfig {
     pub webhook_secret: Option<SecretString>,
 }
 
-/// Where a storage's repository lives.
+/// Where a storage's repository lives. New backends add variants, so match with a wildcard.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backend {
     /// In the process; gone on restart.
     Memory,
@@ -108,6 +109,14 @@ impl Backend {
         match self {
             Backend::Memory => "memory",
             Backend::Local { .. } => "local",
+        }
+    }
+
+    /// The repository's directory, for backends that have one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Backend::Memory => None,
+            Backend::Local { path } => Some(path),
         }
     }
 }
@@ -168,8 +177,9 @@ pub struct CredentialConfig {
     pub kind: CredentialKind,
 }
 
-/// The kinds of credential.
+/// The kinds of credential. New kinds may be added, so match with a wildcard.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum CredentialKind {
     /// HTTP basic authentication; `None` when neither username nor password is set.
     Basic(Option<BasicCredential>),

@@ -63,9 +63,9 @@ fn print(path: Option<&Path>) -> ExitCode {
 fn summary(config: &Config) -> String {
     let mut s = String::from("storages:\n");
     for st in config.storages.values() {
-        let backend = match &st.backend {
-            config_model::Backend::Memory => "memory".to_owned(),
-            config_model::Backend::Local { path } => format!("local ({})", path.display()),
+        let backend = match st.backend.path() {
+            None => st.backend.kind().to_owned(),
+            Some(path) => format!("{} ({})", st.backend.kind(), path.display()),
         };
         let remote = st
             .remote

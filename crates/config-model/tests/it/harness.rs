@@ -8,9 +8,9 @@ use config_model::{
 use secrecy::ExposeSecret;
 use serde_yaml::Value;
 
-pub type Env = BTreeMap<String, String>;
+pub(crate) type Env = BTreeMap<String, String>;
 
-pub fn env(pairs: &[(&str, &str)]) -> Env {
+pub(crate) fn env(pairs: &[(&str, &str)]) -> Env {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -18,7 +18,7 @@ pub fn env(pairs: &[(&str, &str)]) -> Env {
 }
 
 /// The `FLIPT_*` variables equivalent to a YAML configuration.
-pub fn env_of_yaml(yaml: &str) -> Env {
+pub(crate) fn env_of_yaml(yaml: &str) -> Env {
     fn walk(prefix: &str, v: &Value, out: &mut Env) {
         match v {
             Value::Mapping(m) => {
@@ -52,7 +52,7 @@ pub fn env_of_yaml(yaml: &str) -> Env {
 }
 
 /// Every secret of a configuration, exposed, for comparing two configurations.
-pub fn secrets_of(c: &Config) -> Vec<String> {
+pub(crate) fn secrets_of(c: &Config) -> Vec<String> {
     fn src(s: &SecretSource) -> String {
         match s {
             SecretSource::Inline(v) => format!("inline:{}", v.expose_secret()),
@@ -97,7 +97,7 @@ fn error_keys(e: &ConfigError) -> Vec<(String, String)> {
 
 /// Loads `yaml` from a file and, separately, from the equivalent environment variables (plus
 /// `extra` variables in both), checks that both agree, and returns the file's result.
-pub fn both(yaml: &str, extra: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+pub(crate) fn both(yaml: &str, extra: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     let extra_env = env(extra);
     let from_file = load_str(yaml, Some("config.yml"), &extra_env);
     let mut vars = env_of_yaml(yaml);
@@ -129,12 +129,12 @@ pub fn both(yaml: &str, extra: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
 }
 
 /// Loads from a file only (for cases that environment variables cannot express).
-pub fn file(yaml: &str) -> Result<Loaded, ConfigError> {
+pub(crate) fn file(yaml: &str) -> Result<Loaded, ConfigError> {
     load_str(yaml, Some("config.yml"), &Env::new())
 }
 
 /// Expects a successful load.
-pub fn ok(r: Result<Loaded, ConfigError>) -> Loaded {
+pub(crate) fn ok(r: Result<Loaded, ConfigError>) -> Loaded {
     match r {
         Ok(l) => l,
         Err(e) => panic!("expected a valid configuration, got:\n{e}"),
@@ -142,7 +142,7 @@ pub fn ok(r: Result<Loaded, ConfigError>) -> Loaded {
 }
 
 /// Expects a failed load, and returns its errors.
-pub fn errors(r: Result<Loaded, ConfigError>) -> Vec<Diagnostic> {
+pub(crate) fn errors(r: Result<Loaded, ConfigError>) -> Vec<Diagnostic> {
     match r {
         Ok(l) => panic!(
             "expected errors, got a valid configuration:\n{}",
@@ -153,7 +153,7 @@ pub fn errors(r: Result<Loaded, ConfigError>) -> Vec<Diagnostic> {
 }
 
 /// Asserts that some error is at `path` and its message contains every one of `words`.
-pub fn assert_error(errs: &[Diagnostic], path: &str, words: &[&str]) {
+pub(crate) fn assert_error(errs: &[Diagnostic], path: &str, words: &[&str]) {
     let found = errs
         .iter()
         .any(|d| d.path.eq_ignore_ascii_case(path) && words.iter().all(|w| d.message.contains(w)));
@@ -164,7 +164,7 @@ pub fn assert_error(errs: &[Diagnostic], path: &str, words: &[&str]) {
 }
 
 /// Asserts that some warning is at `path` and contains every one of `words`.
-pub fn assert_warning(l: &Loaded, path: &str, words: &[&str]) {
+pub(crate) fn assert_warning(l: &Loaded, path: &str, words: &[&str]) {
     let found = l
         .warnings
         .iter()
