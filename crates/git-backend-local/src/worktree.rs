@@ -1,0 +1,103 @@
+//! Keeping a normal repository's index and working tree in step with the served branch.
+//!
+//! When the branch that `HEAD` points at moves, each changed path is updated in the index
+//! and the working tree as `git checkout` would, but only where both still match the previous
+//! commit. A path with staged or unstaged edits is left alone and a warning is logged, so a
+//! user's next `git commit` never reverts a write made through the service.
+
+use std::path::Path;
+
+use git_backend::{ObjectId, RefName};
+use git2::{ObjectType, Oid, Repository};
+
+/// The hook run after every reference update.
+pub(crate) fn hook(_branch: String) -> git2_support::RefHook {
+    Box::new(move |repo, name, old, new| {
+        if let Err(e) = sync(repo, name, old, new) {
+            tracing::warn!(error = %e, reference = %name, "failed to update the working tree after a write");
+        }
+    })
+}
+
+fn oid(id: ObjectId) -> Oid {
+    Oid::from_bytes(id.as_bytes()).expect("20 bytes")
+}
+
+fn sync(
+    repo: &Repository,
+    name: &RefName,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+) -> Result<(), git2::Error> {
+    if repo.is_bare() {
+        return Ok(());
+    }
+    let head = repo.find_reference("HEAD")?;
+    if head.symbolic_target().ok().flatten() != Some(name.as_str()) {
+        return Ok(());
+    }
+    let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
+        return Ok(());
+    };
+    let tree_of = |id: Option<ObjectId>| -> Result<Option<git2::Tree<'_>>, git2::Error> {
+        match id {
+            Some(id) => Ok(Some(repo.find_commit(oid(id))?.tree()?)),
+            None => Ok(None),
+        }
+    };
+    let (old_tree, new_tree) = (tree_of(old)?, tree_of(new)?);
+    let diff = repo.diff_tree_to_tree(old_tree.as_ref(), new_tree.as_ref(), None)?;
+    let mut index = repo.index()?;
+    let mut changed = false;
+    for delta in diff.deltas() {
+        let Some(path) = delta
+            .new_file()
+            .path()
+            .or_else(|| delta.old_file().path())
+            .map(Path::to_path_buf)
+        else {
+            continue;
+        };
+        let before = (!delta.old_file().id().is_zero()).then(|| delta.old_file().id());
+        let after = (!delta.new_file().id().is_zero()).then(|| delta.new_file().id());
+        let in_index = index.get_path(&path, 0).map(|e| e.id);
+        let file = workdir.join(&path);
+        let on_disk = match std::fs::symlink_metadata(&file) {
+            Ok(m) if m.is_file() => Some(Oid::hash_file(ObjectType::Blob, &file)?),
+            Ok(_) => Some(Oid::ZERO_SHA1),
+            Err(_) => None,
+        };
+        if in_index != before || on_disk != before {
+            tracing::warn!(path = %path.display(), "left alone in the working tree: it has staged or unstaged edits");
+            continue;
+        }
+        match after {
+            Some(blob) => {
+                let content = repo.find_blob(blob)?;
+                if let Some(dir) = file.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+                }
+                std::fs::write(&file, content.content())
+                    .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+                index.add_path(&path)?;
+            }
+            None => {
+                std::fs::remove_file(&file).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+                let mut dir = file.parent();
+                while let Some(d) = dir {
+                    if d == workdir || std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+                index.remove_path(&path)?;
+            }
+        }
+        changed = true;
+    }
+    if changed {
+        index.write()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The backend trait.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::credential::Remote;
+use crate::error::Result;
+use crate::types::*;
+
+/// A git repository that stores a branch's files: reads, commits, reference updates with
+/// compare-and-swap, and the transport operations the sync engine needs.
+///
+/// Implementations run their blocking work off the async threads. Every method is safe to
+/// call concurrently; reference updates are atomic compare-and-swaps.
+#[async_trait]
+pub trait GitBackend: Debug + Send + Sync + 'static {
+    /// Short name of the kind of backend (`local`, `memory`).
+    fn kind(&self) -> &'static str;
+
+    // ---------------------------------------------------------------- references
+
+    /// The commit a reference points at, or `None` when it does not exist.
+    async fn resolve(&self, name: &RefName) -> Result<Option<ObjectId>>;
+
+    /// Every reference whose name starts with `prefix` (e.g. `refs/heads/`), sorted by name.
+    async fn list_refs(&self, prefix: &str) -> Result<Vec<Ref>>;
+
+    /// Moves, creates or deletes a reference if it holds what `update.expected` says;
+    /// otherwise fails with [`crate::Error::RefMoved`] and changes nothing.
+    async fn update_ref(&self, update: RefUpdate) -> Result<()>;
+
+    /// Every change of the references, as a stream of states: the receiver always holds the
+    /// latest state (intermediate states may be skipped). Changes made by other programs (for
+    /// a repository on disk) are observed too, within seconds.
+    fn subscribe(&self) -> watch::Receiver<RefsState>;
+
+    /// Re-reads the references now (to notice changes made by other programs at once) and
+    /// returns the state.
+    async fn refresh_refs(&self) -> Result<RefsState>;
+
+    // ---------------------------------------------------------------- objects
+
+    /// The commit with this id ([`crate::Error::NotFound`] if absent or not a commit).
+    async fn commit_info(&self, id: ObjectId) -> Result<CommitInfo>;
+
+    /// The content of a blob.
+    async fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>>;
+
+    /// A file of a commit, or `None` when the path does not exist or is not a file.
+    async fn read_file(&self, commit: ObjectId, path: &RepoPath) -> Result<Option<FileBlob>>;
+
+    /// Entries of a commit's tree under `dir` (`None`: the root): direct children, or every
+    /// file below it with `recursive` (directories are then not listed). Sorted by path. A
+    /// missing or non-directory `dir` gives an empty list.
+    async fn list_tree(
+        &self,
+        commit: ObjectId,
+        dir: Option<&RepoPath>,
+        recursive: bool,
+    ) -> Result<Vec<TreeEntry>>;
+
+    /// Files that differ between two commits (`from: None` is the empty tree), sorted by
+    /// path. Renames are a deletion and an addition.
+    async fn diff(&self, from: Option<ObjectId>, to: ObjectId) -> Result<Vec<DiffEntry>>;
+
+    /// History from `from`, newest first (by commit time, parents after children).
+    async fn log(&self, from: ObjectId, options: LogOptions) -> Result<Vec<CommitInfo>>;
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    async fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool>;
+
+    /// Creates a commit: the parent's tree with the changes applied (directories created and
+    /// removed as needed). Moves no reference. A deletion of a missing file is
+    /// [`crate::Error::NotFound`]; a put over a directory, or below a file, is
+    /// [`crate::Error::InvalidInput`].
+    async fn create_commit(&self, request: CommitRequest) -> Result<ObjectId>;
+
+    // ---------------------------------------------------------------- transport
+
+    /// The remote's references (ls-remote): cheap, downloads no objects.
+    async fn ls_remote(&self, remote: &Remote) -> Result<Vec<Ref>>;
+
+    /// Fetches with refspecs such as `+refs/heads/main:refs/remotes/origin/main` (wildcards
+    /// allowed); with `prune`, local references matching a refspec's destination that the
+    /// remote no longer has are deleted. No tags. Returns the references that changed.
+    async fn fetch(
+        &self,
+        remote: &Remote,
+        refspecs: &[String],
+        prune: bool,
+    ) -> Result<Vec<RefChange>>;
+
+    /// Updates one remote reference if the remote holds `update.expected`: the value is
+    /// compared with what the remote advertises on the connection that then pushes, so the
+    /// remote accepts the update only if it still holds that value. Fails with
+    /// [`crate::Error::RemoteMoved`] (nothing sent) or [`crate::Error::Rejected`] (a hook or
+    /// protection refused it). Never force-pushes over a value it was not told to expect.
+    async fn push(&self, remote: &Remote, update: PushUpdate) -> Result<()>;
+}
+
+/// Convenience methods over any backend. Implemented for every [`GitBackend`]; do not
+/// implement it yourself.
+#[async_trait]
+pub trait GitBackendExt: GitBackend {
+    /// The commit at the tip of `refs/heads/<branch>`.
+    async fn branch_head(&self, branch: &str) -> Result<Option<ObjectId>> {
+        self.resolve(&RefName::branch(branch)?).await
+    }
+
+    /// Gives `refs/heads/<branch>` its first commit, a `README.md` (message `add initial
+    /// README`, as Flipt does), if the branch does not exist. Returns the branch head. Safe to
+    /// race: only one seed wins the compare-and-swap, and the others return its head.
+    async fn seed_branch(&self, branch: &str, signature: &Signature) -> Result<ObjectId> {
+        let name = RefName::branch(branch)?;
+        if let Some(head) = self.resolve(&name).await? {
+            return Ok(head);
+        }
+        let seed = self
+            .create_commit(CommitRequest {
+                parent: None,
+                changes: vec![Change::Put {
+                    path: RepoPath::new("README.md")?,
+                    content: SEED_README.as_bytes().to_vec(),
+                }],
+                message: "add initial README".into(),
+                author: signature.clone(),
+                committer: signature.clone(),
+            })
+            .await?;
+        match self
+            .update_ref(RefUpdate {
+                name: name.clone(),
+                new: Some(seed),
+                expected: Expected::Absent,
+                message: "seed".into(),
+            })
+            .await
+        {
+            Ok(()) => Ok(seed),
+            Err(crate::Error::RefMoved { .. }) => self
+                .resolve(&name)
+                .await?
+                .ok_or_else(|| crate::Error::Internal("seeded branch vanished".into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a file by its path as text.
+    async fn read_to_string(&self, commit: ObjectId, path: &str) -> Result<Option<String>> {
+        let path = RepoPath::new(path)?;
+        Ok(self
+            .read_file(commit, &path)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b.content).into_owned()))
+    }
+}
+
+impl<T: GitBackend + ?Sized> GitBackendExt for T {}
+
+/// The `README.md` of a seeded repository.
+pub const SEED_README: &str = "# Flipt Configuration Repository\n\nThis repository holds feature flags, segments and namespaces managed by Flipt.\nEach environment is a directory; each namespace is a folder with a `features.yaml`.\n";
+
+/// Shared handle to a backend.
+pub type DynBackend = Arc<dyn GitBackend>;

@@ -1,0 +1,77 @@
+//! Conversions between git2 and the plain types of `git-backend`, and the one mapping of
+//! git2 errors to [`git_backend::Error`].
+
+use git_backend::{Error, ObjectId, Signature, Timestamp};
+
+/// A git2 id as a plain id.
+pub(crate) fn oid(id: git2::Oid) -> ObjectId {
+    let mut bytes = [0u8; 20];
+    bytes.copy_from_slice(id.as_bytes());
+    ObjectId::from_bytes(bytes)
+}
+
+/// A plain id as a git2 id.
+pub(crate) fn git_oid(id: ObjectId) -> git2::Oid {
+    git2::Oid::from_bytes(id.as_bytes()).expect("20 bytes are a valid SHA-1 id")
+}
+
+/// A git2 signature as a plain one.
+pub(crate) fn signature(sig: &git2::Signature<'_>) -> Signature {
+    Signature {
+        name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
+        email: String::from_utf8_lossy(sig.email_bytes()).into_owned(),
+        time: Some(Timestamp {
+            seconds: sig.when().seconds(),
+            offset_minutes: sig.when().offset_minutes(),
+        }),
+    }
+}
+
+/// A plain signature as a git2 one (dated now when it has no time).
+pub(crate) fn git_signature(sig: &Signature) -> Result<git2::Signature<'static>, Error> {
+    let time = sig.time.unwrap_or_else(Timestamp::now);
+    git2::Signature::new(
+        &sig.name,
+        &sig.email,
+        &git2::Time::new(time.seconds, time.offset_minutes),
+    )
+    .map_err(|e| {
+        Error::invalid(format!(
+            "invalid signature `{} <{}>`: {}",
+            sig.name,
+            sig.email,
+            e.message()
+        ))
+    })
+}
+
+/// Maps a git2 error of a local operation, with `context` saying what failed.
+pub(crate) fn local_error(context: &str, e: git2::Error) -> Error {
+    let message = format!("{context}: {}", e.message());
+    match e.code() {
+        git2::ErrorCode::NotFound => Error::NotFound(message),
+        git2::ErrorCode::Exists => Error::AlreadyExists(message),
+        git2::ErrorCode::InvalidSpec | git2::ErrorCode::Invalid | git2::ErrorCode::Ambiguous => {
+            Error::InvalidInput(message)
+        }
+        _ if e.class() == git2::ErrorClass::Odb && e.message().contains("not found") => {
+            Error::NotFound(message)
+        }
+        _ => match e.class() {
+            git2::ErrorClass::Os
+            | git2::ErrorClass::Filesystem
+            | git2::ErrorClass::Odb
+            | git2::ErrorClass::Index => Error::Storage {
+                message,
+                source: Some(Box::new(e)),
+            },
+            git2::ErrorClass::Object | git2::ErrorClass::Tree | git2::ErrorClass::Invalid => {
+                Error::InvalidInput(message)
+            }
+            _ => Error::Storage {
+                message,
+                source: Some(Box::new(e)),
+            },
+        },
+    }
+}

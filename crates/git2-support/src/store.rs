@@ -1,0 +1,535 @@
+//! [`Store`]: a git2 repository behind the [`GitBackend`] trait, on disk or with its new
+//! objects in memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use git_backend::*;
+use git2::Repository;
+use tokio::sync::watch;
+
+use crate::convert::{git_oid, local_error};
+use crate::{ops, transport};
+
+/// Called after a reference update succeeded, with the old and new values (e.g. to update a
+/// working tree). Runs on the blocking thread of the update.
+pub type RefHook =
+    Box<dyn Fn(&Repository, &RefName, Option<ObjectId>, Option<ObjectId>) + Send + Sync>;
+
+/// How new objects are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryOptions {
+    /// Objects written since the last compaction stay in RAM; after this many commits they
+    /// are written as one pack and the in-memory store is reset.
+    pub compact_every: usize,
+    /// When the scratch location holds more packs than this, they are merged into one.
+    pub max_packs: usize,
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        MemoryOptions {
+            compact_every: 1000,
+            max_packs: 32,
+        }
+    }
+}
+
+/// New objects of a memory store: the one handle whose object database has an in-memory
+/// backend in front of the scratch repository's packs.
+struct MemState {
+    repo: Repository,
+    since_compaction: usize,
+    /// Commits created since the last compaction, kept through it even when no reference
+    /// points at them yet (a write in flight), if younger than `KEEP_UNREFERENCED`.
+    pending: Vec<(ObjectId, Instant)>,
+    /// Reference targets at the last compaction: they and their history are on disk.
+    on_disk: Vec<ObjectId>,
+    options: MemoryOptions,
+}
+
+/// How long a commit that no reference points at is kept through compactions.
+const KEEP_UNREFERENCED: Duration = Duration::from_secs(600);
+/// Handles kept open for reuse.
+const POOL_SIZE: usize = 8;
+
+struct Inner {
+    kind: &'static str,
+    path: PathBuf,
+    mem: Option<Mutex<MemState>>,
+    pool: Mutex<Vec<Repository>>,
+    /// Readers and writers take it shared; merging packs takes it exclusively.
+    gate: RwLock<()>,
+    refs: watch::Sender<RefsState>,
+    refs_lock: Mutex<()>,
+    hook: Option<RefHook>,
+}
+
+/// A git2 repository implementing [`GitBackend`]. Cheap to clone (shared state).
+///
+/// On disk, every operation uses a handle from a small pool, so reads, writes and network
+/// operations run in parallel. In memory mode, objects are read and written through one
+/// handle whose object database keeps new objects in RAM; before any network operation they
+/// are written to the scratch repository as a pack, so that fetches and pushes run on their
+/// own handles while reads go on.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("kind", &self.inner.kind)
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves git state that libgit2 itself keeps consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn open_memory_handle(path: &Path) -> Result<Repository> {
+    let repo = Repository::open_bare(path)
+        .map_err(|e| local_error("failed to open the scratch repository", e))?;
+    {
+        let odb = repo
+            .odb()
+            .map_err(|e| local_error("failed to open the object database", e))?;
+        // Highest priority: new objects are written here, and found here first. The backend
+        // stays registered after these handles are dropped, and goes with the repository.
+        odb.add_new_mempack_backend(1000)
+            .map_err(|e| local_error("failed to add the in-memory object store", e))?;
+    }
+    Ok(repo)
+}
+
+impl Store {
+    /// A store over an existing repository on disk (bare, or the `.git` of a normal one),
+    /// with an optional hook run after every reference update.
+    pub fn open_disk(kind: &'static str, path: &Path, hook: Option<RefHook>) -> Result<Store> {
+        let repo = Repository::open(path).map_err(|e| {
+            local_error(
+                &format!("failed to open repository at `{}`", path.display()),
+                e,
+            )
+        })?;
+        Self::new(kind, path.to_owned(), None, vec![repo], hook)
+    }
+
+    /// A memory store using `scratch` (an empty directory, owned by the caller) as the home
+    /// libgit2 needs for fetched packs, references and lock files.
+    pub fn memory(kind: &'static str, scratch: &Path, options: MemoryOptions) -> Result<Store> {
+        Repository::init_bare(scratch)
+            .map_err(|e| local_error("failed to create the scratch repository", e))?;
+        let repo = open_memory_handle(scratch)?;
+        let mem = MemState {
+            repo,
+            since_compaction: 0,
+            pending: Vec::new(),
+            on_disk: Vec::new(),
+            options,
+        };
+        Self::new(
+            kind,
+            scratch.to_owned(),
+            Some(Mutex::new(mem)),
+            Vec::new(),
+            None,
+        )
+    }
+
+    fn new(
+        kind: &'static str,
+        path: PathBuf,
+        mem: Option<Mutex<MemState>>,
+        pool: Vec<Repository>,
+        hook: Option<RefHook>,
+    ) -> Result<Store> {
+        let (tx, _) = watch::channel(RefsState::default());
+        let store = Store {
+            inner: Arc::new(Inner {
+                kind,
+                path,
+                mem,
+                pool: Mutex::new(pool),
+                gate: RwLock::new(()),
+                refs: tx,
+                refs_lock: Mutex::new(()),
+                hook,
+            }),
+        };
+        store.inner.refresh_blocking()?;
+        Ok(store)
+    }
+
+    /// The repository's git directory (or scratch location).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Starts a thread that re-reads the references every `interval` (and when `wake` is
+    /// notified), so that changes made by other programs reach subscribers. It ends when the
+    /// store is dropped.
+    pub fn spawn_ref_poller(&self, interval: Duration) -> std::sync::mpsc::Sender<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-refs", self.inner.kind))
+            .spawn(move || {
+                loop {
+                    match rx.recv_timeout(interval) {
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Err(e) = inner.refresh_blocking() {
+                        tracing::warn!(error = %e, "failed to re-read references");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "failed to start the reference poller; external changes are seen on refresh only");
+        }
+        tx
+    }
+
+    /// Writes the objects held in memory to the scratch location now (memory stores only).
+    pub async fn compact(&self) -> Result<()> {
+        let inner = self.inner.clone();
+        blocking(move || inner.compact_now()).await
+    }
+
+    async fn with_objects<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Repository) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        blocking(move || inner.with_objects(f)).await
+    }
+
+    async fn with_network<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Repository) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            if inner.mem.is_some() {
+                inner.compact_if_dirty()?;
+            }
+            let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
+            inner.with_pooled(f)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("a blocking git task failed: {e}")))?
+}
+
+impl Inner {
+    fn with_pooled<T>(&self, f: impl FnOnce(&Repository) -> Result<T>) -> Result<T> {
+        let repo = lock(&self.pool).pop();
+        let repo = match repo {
+            Some(r) => r,
+            None => Repository::open(&self.path)
+                .map_err(|e| local_error("failed to open the repository", e))?,
+        };
+        let result = f(&repo);
+        let mut pool = lock(&self.pool);
+        if pool.len() < POOL_SIZE {
+            pool.push(repo);
+        }
+        result
+    }
+
+    fn with_objects<T>(&self, f: impl FnOnce(&Repository) -> Result<T>) -> Result<T> {
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        match &self.mem {
+            Some(mem) => f(&lock(mem).repo),
+            None => self.with_pooled(f),
+        }
+    }
+
+    fn refresh_blocking(&self) -> Result<RefsState> {
+        let _one_at_a_time = lock(&self.refs_lock);
+        let refs = self.with_objects(ops::all_refs)?;
+        let mut changed = false;
+        self.refs.send_if_modified(|state| {
+            if state.refs != refs {
+                state.refs = refs;
+                state.version += 1;
+                changed = true;
+            }
+            changed
+        });
+        Ok(self.refs.borrow().clone())
+    }
+
+    fn compact_if_dirty(&self) -> Result<()> {
+        let Some(mem) = &self.mem else { return Ok(()) };
+        let mut st = lock(mem);
+        if st.since_compaction > 0 {
+            self.compact_locked(&mut st)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn compact_now(&self) -> Result<()> {
+        match &self.mem {
+            Some(mem) => self.compact_locked(&mut lock(mem)),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the in-memory objects reachable from the references (and from recent
+    /// unreferenced commits) as one pack, then resets the in-memory store by replacing the
+    /// handle. Unreachable objects are left out.
+    fn compact_locked(&self, st: &mut MemState) -> Result<()> {
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let pack_dir = self.path.join("objects").join("pack");
+        st.pending
+            .retain(|(_, at)| at.elapsed() < KEEP_UNREFERENCED);
+        let roots: Vec<ObjectId> = {
+            let repo = &st.repo;
+            let refs = ops::all_refs(repo)?;
+            let roots: Vec<ObjectId> = refs
+                .values()
+                .copied()
+                .chain(st.pending.iter().map(|(id, _)| *id))
+                .collect();
+            let mut walk = repo
+                .revwalk()
+                .map_err(|e| local_error("failed to walk history", e))?;
+            for id in &roots {
+                walk.push(git_oid(*id))
+                    .map_err(|e| local_error("failed to walk history", e))?;
+            }
+            for id in &st.on_disk {
+                let _ = walk.hide(git_oid(*id));
+            }
+            let mut pb = repo
+                .packbuilder()
+                .map_err(|e| local_error("failed to start a pack", e))?;
+            pb.insert_walk(&mut walk)
+                .map_err(|e| local_error("failed to collect objects for a pack", e))?;
+            if pb.object_count() > 0 {
+                pb.write(&pack_dir, 0o644)
+                    .map_err(|e| local_error("failed to write a pack", e))?;
+            }
+            roots
+        };
+        st.on_disk = roots;
+        st.since_compaction = 0;
+        st.repo = open_memory_handle(&self.path)?;
+        drop(_gate);
+        let packs = std::fs::read_dir(&pack_dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if packs > st.options.max_packs {
+            self.merge_packs(st)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces every pack of the scratch location by one pack of the reachable objects.
+    fn merge_packs(&self, st: &mut MemState) -> Result<()> {
+        let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let pack_dir = self.path.join("objects").join("pack");
+        let old: Vec<PathBuf> = std::fs::read_dir(&pack_dir)
+            .map_err(|e| Error::storage("failed to list packs", e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("pack-"))
+            })
+            .collect();
+        let tmp = self.path.join("objects").join("pack-merge");
+        {
+            let repo = &st.repo;
+            let mut walk = repo
+                .revwalk()
+                .map_err(|e| local_error("failed to walk history", e))?;
+            for id in &st.on_disk {
+                walk.push(git_oid(*id))
+                    .map_err(|e| local_error("failed to walk history", e))?;
+            }
+            let mut pb = repo
+                .packbuilder()
+                .map_err(|e| local_error("failed to start a pack", e))?;
+            pb.insert_walk(&mut walk)
+                .map_err(|e| local_error("failed to collect objects for a pack", e))?;
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir_all(&tmp)
+                .map_err(|e| Error::storage("failed to create a directory for merging packs", e))?;
+            pb.write(&tmp, 0o644)
+                .map_err(|e| local_error("failed to write the merged pack", e))?;
+        }
+        for p in old {
+            let _ = std::fs::remove_file(p);
+        }
+        for entry in std::fs::read_dir(&tmp)
+            .map_err(|e| Error::storage("failed to read the merged pack", e))?
+            .flatten()
+        {
+            std::fs::rename(entry.path(), pack_dir.join(entry.file_name()))
+                .map_err(|e| Error::storage("failed to move the merged pack", e))?;
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        lock(&self.pool).clear();
+        st.repo = open_memory_handle(&self.path)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GitBackend for Store {
+    fn kind(&self) -> &'static str {
+        self.inner.kind
+    }
+
+    async fn resolve(&self, name: &RefName) -> Result<Option<ObjectId>> {
+        let name = name.clone();
+        self.with_objects(move |r| ops::resolve(r, &name)).await
+    }
+
+    async fn list_refs(&self, prefix: &str) -> Result<Vec<Ref>> {
+        let prefix = prefix.to_owned();
+        self.with_objects(move |r| {
+            Ok(ops::all_refs(r)?
+                .into_iter()
+                .filter(|(n, _)| n.as_str().starts_with(&prefix))
+                .map(|(name, target)| Ref { name, target })
+                .collect())
+        })
+        .await
+    }
+
+    async fn update_ref(&self, update: RefUpdate) -> Result<()> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let old = inner.with_objects(|r| {
+                let old = ops::resolve(r, &update.name)?;
+                ops::update_ref(r, &update)?;
+                if let Some(hook) = &inner.hook {
+                    hook(r, &update.name, old, update.new);
+                }
+                Ok(old)
+            })?;
+            let _ = old;
+            inner.refresh_blocking().map(drop)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> watch::Receiver<RefsState> {
+        self.inner.refs.subscribe()
+    }
+
+    async fn refresh_refs(&self) -> Result<RefsState> {
+        let inner = self.inner.clone();
+        blocking(move || inner.refresh_blocking()).await
+    }
+
+    async fn commit_info(&self, id: ObjectId) -> Result<CommitInfo> {
+        self.with_objects(move |r| ops::commit_info(r, id)).await
+    }
+
+    async fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>> {
+        self.with_objects(move |r| ops::read_blob(r, id)).await
+    }
+
+    async fn read_file(&self, commit: ObjectId, path: &RepoPath) -> Result<Option<FileBlob>> {
+        let path = path.clone();
+        self.with_objects(move |r| ops::read_file(r, commit, &path))
+            .await
+    }
+
+    async fn list_tree(
+        &self,
+        commit: ObjectId,
+        dir: Option<&RepoPath>,
+        recursive: bool,
+    ) -> Result<Vec<TreeEntry>> {
+        let dir = dir.cloned();
+        self.with_objects(move |r| ops::list_tree(r, commit, dir.as_ref(), recursive))
+            .await
+    }
+
+    async fn diff(&self, from: Option<ObjectId>, to: ObjectId) -> Result<Vec<DiffEntry>> {
+        self.with_objects(move |r| ops::diff(r, from, to)).await
+    }
+
+    async fn log(&self, from: ObjectId, options: LogOptions) -> Result<Vec<CommitInfo>> {
+        self.with_objects(move |r| ops::log(r, from, &options))
+            .await
+    }
+
+    async fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool> {
+        self.with_objects(move |r| ops::is_ancestor(r, ancestor, descendant))
+            .await
+    }
+
+    async fn create_commit(&self, request: CommitRequest) -> Result<ObjectId> {
+        let inner = self.inner.clone();
+        blocking(move || match &inner.mem {
+            None => inner.with_pooled(|r| ops::create_commit(r, &request)),
+            Some(mem) => {
+                let mut st = lock(mem);
+                let id = {
+                    let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
+                    ops::create_commit(&st.repo, &request)?
+                };
+                st.pending.push((id, Instant::now()));
+                st.since_compaction += 1;
+                if st.since_compaction >= st.options.compact_every {
+                    inner.compact_locked(&mut st)?;
+                }
+                Ok(id)
+            }
+        })
+        .await
+    }
+
+    async fn ls_remote(&self, remote: &Remote) -> Result<Vec<Ref>> {
+        let remote = remote.clone();
+        self.with_network(move |r| transport::ls_remote(r, &remote))
+            .await
+    }
+
+    async fn fetch(
+        &self,
+        remote: &Remote,
+        refspecs: &[String],
+        prune: bool,
+    ) -> Result<Vec<RefChange>> {
+        let remote = remote.clone();
+        let refspecs = refspecs.to_vec();
+        let inner = self.inner.clone();
+        let changes = self
+            .with_network(move |r| transport::fetch(r, &remote, &refspecs, prune))
+            .await?;
+        if !changes.is_empty() {
+            blocking(move || inner.refresh_blocking()).await?;
+        }
+        Ok(changes)
+    }
+
+    async fn push(&self, remote: &Remote, update: PushUpdate) -> Result<()> {
+        let remote = remote.clone();
+        self.with_network(move |r| transport::push(r, &remote, &update))
+            .await
+    }
+}

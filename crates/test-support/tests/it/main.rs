@@ -1,0 +1,24 @@
+//! `test-support` exercised with the git CLI only: the bare remote and its other user,
+//! and the smart-HTTP server (auth, pushes, hooks, outages, concurrency, chunked bodies).
+
+mod http;
+mod remote;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use test_support::git;
+
+/// Clones `url` into `<parent>/<name>` with the git CLI and returns the work tree.
+fn clone(url: &str, parent: &Path, name: &str) -> PathBuf {
+    git(&["clone", "-q", url, name], parent);
+    parent.join(name)
+}
+
+/// Writes `file` in the work tree, commits it and returns the commit id.
+fn commit_file(work: &Path, file: &str, content: &[u8], message: &str) -> String {
+    fs::write(work.join(file), content).unwrap();
+    git(&["add", "-A"], work);
+    git(&["commit", "-q", "-m", message], work);
+    git(&["rev-parse", "HEAD"], work).trim().to_owned()
+}
