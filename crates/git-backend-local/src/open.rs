@@ -76,7 +76,7 @@ fn check_branch(repo: &git2::Repository, options: &LocalOptions) -> Result<()> {
         .filter_map(|b| b.ok())
         .filter_map(|(b, _)| b.name().ok().flatten().map(str::to_owned))
         .collect();
-    if branches.is_empty() || branches.iter().any(|b| *b == options.branch) {
+    if branches.is_empty() || branches.contains(&options.branch) {
         return Ok(());
     }
     Err(Error::NotFound(format!(

@@ -2,8 +2,9 @@
 //!
 //! When the branch that `HEAD` points at moves, each changed path is updated in the index
 //! and the working tree as `git checkout` would, but only where both still match the previous
-//! commit. A path with staged or unstaged edits is left alone and a warning is logged, so a
-//! user's next `git commit` never reverts a write made through the service.
+//! commit. A path with staged edits is left alone; a path with only unstaged edits keeps them
+//! on disk while its index entry follows the new commit. Either way a warning is logged, and
+//! a user's next `git commit` never reverts a write made through the service.
 
 use std::path::Path;
 
@@ -48,6 +49,9 @@ fn sync(
     let (old_tree, new_tree) = (tree_of(old)?, tree_of(new)?);
     let diff = repo.diff_tree_to_tree(old_tree.as_ref(), new_tree.as_ref(), None)?;
     let mut index = repo.index()?;
+    // The handle keeps the index it loaded first: re-read it, or writing it back would undo
+    // whatever the user staged since.
+    index.read(true)?;
     let mut changed = false;
     for delta in diff.deltas() {
         let Some(path) = delta
@@ -67,8 +71,19 @@ fn sync(
             Ok(_) => Some(Oid::ZERO_SHA1),
             Err(_) => None,
         };
-        if in_index != before || on_disk != before {
-            tracing::warn!(path = %path.display(), "left alone in the working tree: it has staged or unstaged edits");
+        if in_index != before {
+            tracing::warn!(path = %path.display(), "left alone in the index and the working tree: it has staged edits");
+            continue;
+        }
+        if on_disk != before {
+            // Unstaged edits stay on disk, but the index follows the new commit, so that the
+            // user's next `git commit` does not revert this write.
+            tracing::warn!(path = %path.display(), "left alone in the working tree: it has unstaged edits");
+            match after {
+                Some(blob) => index.add(&unstaged_entry(&delta.new_file(), blob))?,
+                None => index.remove_path(&path)?,
+            }
+            changed = true;
             continue;
         }
         match after {
@@ -100,4 +115,23 @@ fn sync(
         index.write()?;
     }
     Ok(())
+}
+
+/// An index entry for `blob` with no stat data, so that git compares the file's content.
+fn unstaged_entry(file: &git2::DiffFile<'_>, blob: Oid) -> git2::IndexEntry {
+    let never = git2::IndexTime::new(0, 0);
+    git2::IndexEntry {
+        ctime: never,
+        mtime: never,
+        dev: 0,
+        ino: 0,
+        mode: u32::from(file.mode()),
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id: blob,
+        flags: 0,
+        flags_extended: 0,
+        path: file.path_bytes().unwrap_or_default().to_vec(),
+    }
 }

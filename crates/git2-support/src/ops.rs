@@ -268,9 +268,15 @@ pub(crate) fn create_commit(repo: &Repository, request: &CommitRequest) -> Resul
             None => {}
         }
         let dir_prefix = format!("{path}/");
+        // Edits are sorted: those under `path/` follow `path/` directly.
+        let bounds = (
+            std::ops::Bound::Included(dir_prefix.as_str()),
+            std::ops::Bound::Unbounded,
+        );
         if edits
-            .iter()
-            .any(|(k, v)| k.starts_with(&dir_prefix) && v.is_some())
+            .range::<str, _>(bounds)
+            .take_while(|(k, _)| k.starts_with(&dir_prefix))
+            .any(|(_, v)| v.is_some())
         {
             return Node::Dir;
         }
@@ -407,7 +413,44 @@ fn moved(update: &RefUpdate, actual: Option<ObjectId>) -> Error {
     }
 }
 
+/// How long an update waits for a reference locked by another writer, as git does
+/// (`core.filesRefLockTimeout`).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+enum Attempt {
+    Locked,
+    Failed(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
 pub(crate) fn update_ref(repo: &Repository, update: &RefUpdate) -> Result<()> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match update_ref_once(repo, update) {
+            Ok(()) => return Ok(()),
+            Err(Attempt::Failed(e)) => return Err(e),
+            Err(Attempt::Locked) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(Attempt::Locked) => {
+                return Err(Error::Storage {
+                    message: format!(
+                        "`{0}` is locked: `{0}.lock` exists; if no git process is running, remove that file",
+                        update.name
+                    ),
+                    source: None,
+                });
+            }
+        }
+    }
+}
+
+fn update_ref_once(repo: &Repository, update: &RefUpdate) -> Result<(), Attempt> {
     let name = update.name.as_str();
     match update.new {
         Some(new) => {
@@ -418,12 +461,14 @@ pub(crate) fn update_ref(repo: &Repository, update: &RefUpdate) -> Result<()> {
                 Expected::Any => repo
                     .reference(name, git_oid(new), true, &update.message)
                     .map(drop),
+                // A zero current id means "must not exist", checked under the reference's
+                // lock (with `force = false` libgit2 checks before taking the lock).
                 Expected::Absent => repo
-                    .reference(name, git_oid(new), false, &update.message)
+                    .reference_matching(name, git_oid(new), true, Oid::ZERO_SHA1, &update.message)
                     .map(drop),
                 Expected::Value(old) => {
                     if resolve(repo, &update.name)? != Some(old) {
-                        return Err(moved(update, resolve(repo, &update.name)?));
+                        return Err(moved(update, resolve(repo, &update.name)?).into());
                     }
                     repo.reference_matching(name, git_oid(new), true, git_oid(old), &update.message)
                         .map(drop)
@@ -431,18 +476,18 @@ pub(crate) fn update_ref(repo: &Repository, update: &RefUpdate) -> Result<()> {
             };
             match result {
                 Ok(()) => Ok(()),
+                Err(e) if e.code() == git2::ErrorCode::Locked => Err(Attempt::Locked),
                 Err(e)
                     if matches!(
                         e.code(),
                         git2::ErrorCode::Exists
                             | git2::ErrorCode::Modified
-                            | git2::ErrorCode::Locked
                             | git2::ErrorCode::NotFound
                     ) =>
                 {
-                    Err(moved(update, resolve(repo, &update.name)?))
+                    Err(moved(update, resolve(repo, &update.name)?).into())
                 }
-                Err(e) => Err(local_error(&format!("failed to update `{name}`"), e)),
+                Err(e) => Err(local_error(&format!("failed to update `{name}`"), e).into()),
             }
         }
         None => {
@@ -450,30 +495,29 @@ pub(crate) fn update_ref(repo: &Repository, update: &RefUpdate) -> Result<()> {
                 Ok(r) => r,
                 Err(e) if is_not_found(&e) => {
                     return match update.expected {
-                        Expected::Value(_) => Err(moved(update, None)),
+                        Expected::Value(_) => Err(moved(update, None).into()),
                         _ => Ok(()),
                     };
                 }
-                Err(e) => return Err(local_error(&format!("failed to read `{name}`"), e)),
+                Err(e) => return Err(local_error(&format!("failed to read `{name}`"), e).into()),
             };
             let current = r.target().map(oid);
             if !update.expected.matches(current) {
-                return Err(moved(update, current));
+                return Err(moved(update, current).into());
             }
             // libgit2 deletes only if the reference still holds the value it was read with.
             match r.delete() {
                 Ok(()) => Ok(()),
+                Err(e) if e.code() == git2::ErrorCode::Locked => Err(Attempt::Locked),
                 Err(e)
                     if matches!(
                         e.code(),
-                        git2::ErrorCode::Modified
-                            | git2::ErrorCode::Locked
-                            | git2::ErrorCode::NotFound
+                        git2::ErrorCode::Modified | git2::ErrorCode::NotFound
                     ) =>
                 {
-                    Err(moved(update, resolve(repo, &update.name)?))
+                    Err(moved(update, resolve(repo, &update.name)?).into())
                 }
-                Err(e) => Err(local_error(&format!("failed to delete `{name}`"), e)),
+                Err(e) => Err(local_error(&format!("failed to delete `{name}`"), e).into()),
             }
         }
     }

@@ -60,7 +60,8 @@ struct Inner {
     path: PathBuf,
     mem: Option<Mutex<MemState>>,
     pool: Mutex<Vec<Repository>>,
-    /// Readers and writers take it shared; merging packs takes it exclusively.
+    /// Network operations on pooled handles take it shared; merging packs (which deletes
+    /// pack files) takes it exclusively.
     gate: RwLock<()>,
     refs: watch::Sender<RefsState>,
     refs_lock: Mutex<()>,
@@ -218,8 +219,8 @@ impl Store {
     ) -> Result<T> {
         let inner = self.inner.clone();
         blocking(move || {
-            if inner.mem.is_some() {
-                inner.compact_if_dirty()?;
+            if inner.mem.is_some() && inner.compact_if_dirty()? {
+                inner.merge_packs()?;
             }
             let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
             inner.with_pooled(f)
@@ -251,7 +252,6 @@ impl Inner {
     }
 
     fn with_objects<T>(&self, f: impl FnOnce(&Repository) -> Result<T>) -> Result<T> {
-        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         match &self.mem {
             Some(mem) => f(&lock(mem).repo),
             None => self.with_pooled(f),
@@ -273,28 +273,34 @@ impl Inner {
         Ok(self.refs.borrow().clone())
     }
 
-    fn compact_if_dirty(&self) -> Result<()> {
-        let Some(mem) = &self.mem else { return Ok(()) };
+    /// Compacts when objects are held in memory; returns whether packs should be merged.
+    fn compact_if_dirty(&self) -> Result<bool> {
+        let Some(mem) = &self.mem else {
+            return Ok(false);
+        };
         let mut st = lock(mem);
         if st.since_compaction > 0 {
             self.compact_locked(&mut st)
         } else {
-            Ok(())
+            Ok(false)
         }
     }
 
     fn compact_now(&self) -> Result<()> {
-        match &self.mem {
-            Some(mem) => self.compact_locked(&mut lock(mem)),
-            None => Ok(()),
+        let Some(mem) = &self.mem else { return Ok(()) };
+        let merge = self.compact_locked(&mut lock(mem))?;
+        if merge {
+            self.merge_packs()?;
         }
+        Ok(())
     }
 
     /// Writes the in-memory objects reachable from the references (and from recent
     /// unreferenced commits) as one pack, then resets the in-memory store by replacing the
     /// handle. Unreachable objects are left out.
-    fn compact_locked(&self, st: &mut MemState) -> Result<()> {
-        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+    /// Returns whether the scratch location now holds more packs than allowed (merge them
+    /// with [`Inner::merge_packs`] once the memory lock is released).
+    fn compact_locked(&self, st: &mut MemState) -> Result<bool> {
         let pack_dir = self.path.join("objects").join("pack");
         st.pending
             .retain(|(_, at)| at.elapsed() < KEEP_UNREFERENCED);
@@ -330,7 +336,6 @@ impl Inner {
         st.on_disk = roots;
         st.since_compaction = 0;
         st.repo = open_memory_handle(&self.path)?;
-        drop(_gate);
         let packs = std::fs::read_dir(&pack_dir)
             .map(|d| {
                 d.filter_map(|e| e.ok())
@@ -338,33 +343,52 @@ impl Inner {
                     .count()
             })
             .unwrap_or(0);
-        if packs > st.options.max_packs {
-            self.merge_packs(st)?;
-        }
-        Ok(())
+        Ok(packs > st.options.max_packs)
     }
 
     /// Replaces every pack of the scratch location by one pack of the reachable objects.
-    fn merge_packs(&self, st: &mut MemState) -> Result<()> {
+    ///
+    /// Lock order: the gate (exclusive: no network operation runs on a pooled handle), then
+    /// the memory lock, taken only briefly so that reads go on while the pack is built.
+    fn merge_packs(&self) -> Result<()> {
+        let Some(mem) = &self.mem else { return Ok(()) };
         let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let pack_dir = self.path.join("objects").join("pack");
-        let old: Vec<PathBuf> = std::fs::read_dir(&pack_dir)
-            .map_err(|e| Error::storage("failed to list packs", e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("pack-"))
-            })
-            .collect();
+        let is_pack_file = |p: &Path| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("pack-"))
+        };
+        let list = || -> Result<Vec<PathBuf>> {
+            Ok(std::fs::read_dir(&pack_dir)
+                .map_err(|e| Error::storage("failed to list packs", e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_pack_file(p))
+                .collect())
+        };
+        let old = list()?;
+        let (on_disk, pending): (Vec<ObjectId>, Vec<ObjectId>) = {
+            let st = lock(mem);
+            (
+                st.on_disk.clone(),
+                st.pending.iter().map(|(id, _)| *id).collect(),
+            )
+        };
         let tmp = self.path.join("objects").join("pack-merge");
         {
-            let repo = &st.repo;
+            // A plain handle sees what is on disk: every reference (fetched ones included) and
+            // the commits compacted so far. Commits still in memory are skipped here and
+            // compacted into a pack of their own below, which is not deleted.
+            let repo = Repository::open_bare(&self.path)
+                .map_err(|e| local_error("failed to open the scratch repository", e))?;
             let mut walk = repo
                 .revwalk()
                 .map_err(|e| local_error("failed to walk history", e))?;
-            for id in &st.on_disk {
-                walk.push(git_oid(*id))
-                    .map_err(|e| local_error("failed to walk history", e))?;
+            for id in ops::all_refs(&repo)?
+                .values()
+                .chain(&on_disk)
+                .chain(&pending)
+            {
+                let _ = walk.push(git_oid(*id));
             }
             let mut pb = repo
                 .packbuilder()
@@ -377,19 +401,32 @@ impl Inner {
             pb.write(&tmp, 0o644)
                 .map_err(|e| local_error("failed to write the merged pack", e))?;
         }
-        for p in old {
-            let _ = std::fs::remove_file(p);
+        let mut st = lock(mem);
+        // Commits made while the pack was built go to disk first (in a pack not in `old`).
+        if st.since_compaction > 0 {
+            self.compact_locked(&mut st)?;
         }
+        let mut merged = Vec::new();
         for entry in std::fs::read_dir(&tmp)
             .map_err(|e| Error::storage("failed to read the merged pack", e))?
             .flatten()
         {
             std::fs::rename(entry.path(), pack_dir.join(entry.file_name()))
                 .map_err(|e| Error::storage("failed to move the merged pack", e))?;
+            merged.push(entry.file_name());
         }
         let _ = std::fs::remove_dir_all(&tmp);
-        lock(&self.pool).clear();
+        // The merged pack is named after its content, so it may have the name of an old
+        // pack holding the same objects: never delete it.
+        let old = old
+            .into_iter()
+            .filter(|p| p.file_name().is_none_or(|n| !merged.iter().any(|m| m == n)));
+        for p in old {
+            let _ = std::fs::remove_file(p);
+        }
         st.repo = open_memory_handle(&self.path)?;
+        drop(st);
+        lock(&self.pool).clear();
         Ok(())
     }
 }
@@ -488,14 +525,14 @@ impl GitBackend for Store {
             None => inner.with_pooled(|r| ops::create_commit(r, &request)),
             Some(mem) => {
                 let mut st = lock(mem);
-                let id = {
-                    let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
-                    ops::create_commit(&st.repo, &request)?
-                };
+                let id = ops::create_commit(&st.repo, &request)?;
                 st.pending.push((id, Instant::now()));
                 st.since_compaction += 1;
-                if st.since_compaction >= st.options.compact_every {
-                    inner.compact_locked(&mut st)?;
+                let merge = st.since_compaction >= st.options.compact_every
+                    && inner.compact_locked(&mut st)?;
+                drop(st);
+                if merge {
+                    inner.merge_packs()?;
                 }
                 Ok(id)
             }
