@@ -17,10 +17,14 @@ const FIRST_MEASURE: usize = 2_000;
 const TARGET_MIB: f64 = 16.0;
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
@@ -38,6 +42,8 @@ fn content(file: usize, version: usize) -> Vec<u8> {
 }
 
 fn main() {
+    // As the server does at start-up.
+    git2_support::configure(git2_support::GlobalOptions::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,6 +74,9 @@ fn main() {
             head = next;
             if i == FIRST_MEASURE {
                 at_first = rss_kib();
+            }
+            if i % 500 == 0 && std::env::var_os("BENCH_TRACE").is_some() {
+                eprintln!("{i}: {:.1}s rss {} anon {} file {}", start.elapsed().as_secs_f64(), status_kib("VmRSS:") / 1024, status_kib("RssAnon:") / 1024, status_kib("RssFile:") / 1024);
             }
         }
         let at_end = rss_kib();

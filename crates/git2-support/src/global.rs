@@ -1,8 +1,8 @@
-//! Process-wide libgit2 settings. libgit2 keeps them in globals, so they are set once, at
-//! start-up, by the binary (or by tests).
+//! Process-wide libgit2 and allocator settings. libgit2 keeps its settings in globals, so
+//! they are set once, at start-up, by the binary (or by tests and benchmarks).
 #![expect(
     unsafe_code,
-    reason = "git2::opts setters are `unsafe fn`: they write libgit2 globals, which is sound only before other threads use libgit2, as `configure` documents"
+    reason = "git2::opts setters are `unsafe fn` (they write libgit2 globals, sound only before other threads use libgit2, as `configure` documents), and glibc's `malloc_trim` is an FFI call"
 )]
 
 use std::sync::Once;
@@ -13,12 +13,20 @@ use std::time::Duration;
 pub struct GlobalOptions {
     /// Connect and I/O timeout of network operations.
     pub timeout: Duration,
+    /// Size of the windows through which pack files are mapped into memory.
+    pub pack_window_bytes: usize,
+    /// Most pack-file bytes kept mapped at once (least recently used windows are unmapped
+    /// beyond it). libgit2's default (8 GiB, one window per pack) lets the resident size grow
+    /// with every pack that is read; this keeps it bounded.
+    pub pack_mapped_limit_bytes: usize,
 }
 
 impl Default for GlobalOptions {
     fn default() -> Self {
         GlobalOptions {
             timeout: Duration::from_secs(30),
+            pack_window_bytes: 4 << 20,
+            pack_mapped_limit_bytes: 16 << 20,
         }
     }
 }
@@ -30,14 +38,29 @@ static CONFIGURED: Once = Once::new();
 pub fn configure(options: GlobalOptions) {
     CONFIGURED.call_once(|| {
         let millis = i32::try_from(options.timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: libgit2 reads these globals when it opens connections; `call_once` runs this
-        // before any connection made through this crate, and the values are plain integers.
+        // SAFETY: libgit2 reads these globals when it opens connections and maps packs;
+        // `call_once` runs this at start-up, and the values are plain integers.
         unsafe {
             let _ = git2::opts::set_server_connect_timeout_in_milliseconds(millis);
             let _ = git2::opts::set_server_timeout_in_milliseconds(millis);
             // Trees up to 1 MiB stay in libgit2's object cache: without this, reads of large
             // directories re-inflate the tree every time.
             let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 1 << 20);
+            let _ = git2::opts::set_mwindow_size(options.pack_window_bytes);
+            let _ = git2::opts::set_mwindow_mapped_limit(options.pack_mapped_limit_bytes);
         }
     });
+}
+
+/// Returns freed heap memory to the system (glibc's `malloc_trim`). libgit2 allocates with
+/// the C allocator; after a compaction frees tens of megabytes of in-memory objects, glibc
+/// keeps the pages, and long-lived allocations made in between make the resident size ratchet
+/// up with every compaction (measured: +35 MiB per 1,000 commits of a 63 KB file). Does
+/// nothing on other C libraries.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only releases free memory; it takes no pointer and is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
