@@ -32,6 +32,7 @@ mod convert;
 mod global;
 mod ops;
 mod store;
+mod tls;
 mod transport;
 
 pub use global::{GlobalOptions, configure};

@@ -147,10 +147,16 @@ fn callbacks<'a>(remote: &'a Remote, outcome: &'a RefCell<Outcome>) -> RemoteCal
             if trust.insecure_skip_verify {
                 return Ok(git2::CertificateCheckStatus::CertificateOk);
             }
-            if trust.ca_pem.is_some() {
-                return reject(Error::Unsupported(format!(
-                    "verifying `{host}` against a per-storage CA bundle is not available in this build"
-                )));
+            if let Some(pem) = &trust.ca_pem {
+                // Verified against this storage's bundle only: libgit2's own CA settings are
+                // process-wide, so one storage's CA must not become trusted for another.
+                let der = cert.as_x509().map(|x| x.data().to_vec()).unwrap_or_default();
+                return match crate::tls::verify(&der, host, pem) {
+                    Ok(()) => Ok(git2::CertificateCheckStatus::CertificateOk),
+                    Err(why) => reject(Error::Untrusted(format!(
+                        "the TLS certificate of `{host}` is not trusted by the storage's CA bundle: {why}"
+                    ))),
+                };
             }
         }
         Ok(git2::CertificateCheckStatus::CertificatePassthrough)

@@ -1,0 +1,1037 @@
+//! [`SyncedStorage`]: one storage's repository kept in step with its remote.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use config_model::FetchPolicy;
+use git_backend::{
+    DynBackend, Expected, GitBackendExt, ObjectId, Plan, PushUpdate, RefName, RefUpdate, Signature,
+    WriteContext, WriteOp,
+};
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::error::{Result, SyncError};
+use crate::options::SyncOptions;
+use crate::status::{Divergence, LastError, Metrics, Phase, Status};
+
+/// The served heads of a storage's branches (its branch and the tracked `flipt/<env>/*`
+/// branches), as subscribers see them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heads {
+    /// Increases with every change.
+    pub version: u64,
+    /// Branch name to served commit.
+    pub branches: BTreeMap<String, ObjectId>,
+}
+
+/// A write to one branch.
+#[derive(Debug)]
+pub struct WriteRequest<'a> {
+    /// The branch (the storage's branch, or a branch environment's `flipt/<env>/<name>`).
+    pub branch: &'a str,
+    /// The revision the client read (40 hex digits), if it gave one.
+    pub revision: Option<&'a str>,
+    /// The operation, re-applied on a newer head if the remote moved.
+    pub op: &'a dyn WriteOp,
+    /// The author; the storage's signature when `None`.
+    pub author: Option<Signature>,
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The branch head after the write (the new commit, or the unchanged head).
+    pub revision: Option<ObjectId>,
+    /// Whether a commit was made.
+    pub committed: bool,
+}
+
+/// The outcome of a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshOutcome {
+    /// The served head of the storage's branch.
+    pub head: Option<ObjectId>,
+    /// Whether it changed.
+    pub changed: bool,
+}
+
+struct Inner {
+    backend: DynBackend,
+    opts: SyncOptions,
+    status: watch::Sender<Status>,
+    heads: watch::Sender<Heads>,
+    write_lock: Mutex<()>,
+    sync_lock: Mutex<()>,
+    suspended: AtomicBool,
+    metrics: Metrics,
+}
+
+/// One storage's repository, following its remote when it has one.
+///
+/// Reads never wait for network I/O: [`SyncedStorage::head`] and the [`Heads`] stream come
+/// from the last good state while a fetch or push is in flight. Writes are serialised.
+#[derive(Clone)]
+pub struct SyncedStorage {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SyncedStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncedStorage")
+            .field("storage", &self.inner.opts.storage_id)
+            .finish_non_exhaustive()
+    }
+}
+
+const ORIGIN: &str = "origin";
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `d` ± about 10%.
+fn jittered(d: Duration) -> Duration {
+    let factor = 0.9 + fastrand::f64() * 0.2;
+    d.mul_f64(factor)
+}
+
+impl SyncedStorage {
+    /// Starts a storage (BEHAVIOUR §3): without a remote, seeds an empty branch; with one,
+    /// fetches it (`strict`: any failure stops start-up; `lenient`: serves what the storage
+    /// has, if anything, and keeps retrying), and seeds and pushes an empty remote or a
+    /// missing branch. Call [`SyncedStorage::run`] afterwards for polling.
+    pub async fn start(backend: DynBackend, opts: SyncOptions) -> Result<SyncedStorage> {
+        let (status, _) = watch::channel(Status::default());
+        let (heads, _) = watch::channel(Heads::default());
+        let storage = SyncedStorage {
+            inner: Arc::new(Inner {
+                backend,
+                opts,
+                status,
+                heads,
+                write_lock: Mutex::new(()),
+                sync_lock: Mutex::new(()),
+                suspended: AtomicBool::new(false),
+                metrics: Metrics::default(),
+            }),
+        };
+        let span = info_span!("start", storage = %storage.inner.opts.storage_id);
+        storage.start_up().instrument(span).await?;
+        Ok(storage)
+    }
+
+    async fn start_up(&self) -> Result<()> {
+        let inner = &self.inner;
+        let branch = inner.opts.branch.clone();
+        if inner.opts.remote.is_none() {
+            inner
+                .backend
+                .seed_branch(&branch, &self.committer())
+                .await?;
+            self.publish().await?;
+            self.set_status(|s| {
+                s.phase = Phase::Ready;
+                s.synced = true;
+            });
+            return Ok(());
+        }
+        match self.fetch_now().await {
+            Ok(_) => {
+                self.reconcile(&branch).await?;
+                self.set_status(|s| s.phase = Phase::Ready);
+                Ok(())
+            }
+            Err(e) => {
+                let has_commit = inner
+                    .backend
+                    .resolve(&self.tracking(&branch)?)
+                    .await?
+                    .is_some()
+                    || inner.backend.branch_head(&branch).await?.is_some();
+                if inner.opts.fetch_policy == FetchPolicy::Lenient && has_commit {
+                    warn!(error = %e, "initial fetch failed; serving the last local state (lenient fetch policy) and retrying");
+                    if inner
+                        .backend
+                        .resolve(&self.tracking(&branch)?)
+                        .await?
+                        .is_none()
+                    {
+                        // Serve the local branch until the remote is reached.
+                        let local = inner.backend.branch_head(&branch).await?;
+                        if let Some(local) = local {
+                            inner
+                                .backend
+                                .update_ref(RefUpdate {
+                                    name: self.tracking(&branch)?,
+                                    new: Some(local),
+                                    expected: Expected::Absent,
+                                    message: "lenient start".into(),
+                                })
+                                .await?;
+                        }
+                    }
+                    self.publish().await?;
+                    self.set_status(|s| {
+                        s.phase = Phase::Ready;
+                        s.synced = false;
+                    });
+                    Ok(())
+                } else {
+                    self.set_status(|s| s.phase = Phase::Error);
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Polls the remote every `poll_interval` (jittered; with capped exponential backoff after
+    /// failures) and follows local reference changes (commits made by other programs), until
+    /// `cancel` fires.
+    pub async fn run(&self, cancel: CancellationToken) {
+        let mut refs = self.inner.backend.subscribe();
+        let poll = self.inner.opts.poll_interval;
+        let mut failures: u32 = 0;
+        loop {
+            let delay = if failures == 0 {
+                jittered(poll)
+            } else {
+                jittered(
+                    (poll * 2u32.saturating_pow(failures.min(6)))
+                        .min(poll.max(Duration::from_secs(300))),
+                )
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {
+                    if self.inner.suspended.load(Ordering::Relaxed) { continue; }
+                    match self.refresh().await {
+                        Ok(_) => failures = 0,
+                        Err(_) => failures = failures.saturating_add(1),
+                    }
+                }
+                changed = refs.changed() => {
+                    if changed.is_err() { break; }
+                    if let Err(e) = self.on_local_change().await {
+                        debug!(storage = %self.inner.opts.storage_id, error = %e, "handling a local reference change failed");
+                    }
+                }
+            }
+        }
+        debug!(storage = %self.inner.opts.storage_id, "sync loop stopped");
+    }
+
+    /// The storage id.
+    pub fn id(&self) -> &str {
+        &self.inner.opts.storage_id
+    }
+
+    /// The options.
+    pub fn options(&self) -> &SyncOptions {
+        &self.inner.opts
+    }
+
+    /// The backend (for reads).
+    pub fn backend(&self) -> &DynBackend {
+        &self.inner.backend
+    }
+
+    /// The served head of a branch (never waits for network I/O).
+    pub fn head(&self, branch: &str) -> Option<ObjectId> {
+        self.inner.heads.borrow().branches.get(branch).copied()
+    }
+
+    /// The served heads, as a stream of states.
+    pub fn subscribe(&self) -> watch::Receiver<Heads> {
+        self.inner.heads.subscribe()
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.inner.status.borrow().clone()
+    }
+
+    /// Status changes, as a stream of states.
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.inner.status.subscribe()
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    fn committer(&self) -> Signature {
+        let s = &self.inner.opts.signature;
+        Signature::now(s.name.clone(), s.email.clone())
+    }
+
+    /// The reference that holds the served head of `branch`: the remote-tracking reference
+    /// with a remote, the local branch without.
+    fn tracking(&self, branch: &str) -> Result<RefName> {
+        Ok(if self.inner.opts.remote.is_some() {
+            RefName::remote_tracking(ORIGIN, branch)?
+        } else {
+            RefName::branch(branch)?
+        })
+    }
+
+    fn tracked(&self, branch: &str) -> bool {
+        branch == self.inner.opts.branch
+            || self.inner.opts.environments.iter().any(|env| {
+                branch
+                    .strip_prefix(&format!("flipt/{env}/"))
+                    .is_some_and(|rest| !rest.is_empty())
+            })
+    }
+
+    fn refspecs(&self) -> Vec<String> {
+        let mut specs = vec![format!(
+            "+refs/heads/{0}:refs/remotes/{ORIGIN}/{0}",
+            self.inner.opts.branch
+        )];
+        for env in &self.inner.opts.environments {
+            specs.push(format!(
+                "+refs/heads/flipt/{env}/*:refs/remotes/{ORIGIN}/flipt/{env}/*"
+            ));
+        }
+        specs
+    }
+
+    fn set_status(&self, f: impl FnOnce(&mut Status)) {
+        self.inner.status.send_modify(|s| {
+            f(s);
+            if self.inner.suspended.load(Ordering::Relaxed) && s.phase != Phase::Error {
+                s.phase = Phase::Suspended;
+            }
+        });
+    }
+
+    fn record_error(&self, e: &SyncError) {
+        self.inner.metrics.error(e.class());
+        let last = LastError {
+            class: e.class(),
+            message: e.to_string(),
+            at: SystemTime::now(),
+        };
+        self.set_status(|s| s.last_error = Some(last));
+    }
+
+    /// Re-reads the served heads from the references and publishes them if they changed.
+    async fn publish(&self) -> Result<bool> {
+        let prefix = if self.inner.opts.remote.is_some() {
+            format!("refs/remotes/{ORIGIN}/")
+        } else {
+            "refs/heads/".to_owned()
+        };
+        let refs = self.inner.backend.list_refs(&prefix).await?;
+        let branches: BTreeMap<String, ObjectId> = refs
+            .into_iter()
+            .filter_map(|r| {
+                let name = r.name.as_str().strip_prefix(&prefix)?.to_owned();
+                self.tracked(&name).then_some((name, r.target))
+            })
+            .collect();
+        let head = branches.get(&self.inner.opts.branch).copied();
+        let mut changed = false;
+        self.inner.heads.send_if_modified(|h| {
+            if h.branches != branches {
+                h.branches = branches;
+                h.version += 1;
+                changed = true;
+            }
+            changed
+        });
+        self.set_status(|s| s.head = head);
+        Ok(changed)
+    }
+
+    // ------------------------------------------------------------------------------ sync
+
+    /// Fetches now (without a remote: re-reads the repository) and returns the served head of
+    /// the storage's branch and whether it changed. Waits for a fetch already in flight.
+    pub async fn refresh(&self) -> Result<RefreshOutcome> {
+        let before = self.head(&self.inner.opts.branch);
+        let span = info_span!("refresh", storage = %self.inner.opts.storage_id);
+        let deadline = self.inner.opts.git_timeout;
+        let result =
+            match tokio::time::timeout(deadline, self.refresh_inner().instrument(span)).await {
+                Ok(r) => r,
+                Err(_) => Err(SyncError::DeadlineExceeded(format!(
+                    "refreshing storage `{}` took longer than {deadline:?}",
+                    self.id()
+                ))),
+            };
+        if let Err(e) = &result {
+            self.record_error(e);
+        }
+        result?;
+        let head = self.head(&self.inner.opts.branch);
+        Ok(RefreshOutcome {
+            head,
+            changed: head != before,
+        })
+    }
+
+    async fn refresh_inner(&self) -> Result<()> {
+        if self.inner.opts.remote.is_none() {
+            let started = Instant::now();
+            self.inner.backend.refresh_refs().await?;
+            self.publish().await?;
+            self.count_sync(started, true);
+            return Ok(());
+        }
+        if self.inner.suspended.load(Ordering::Relaxed) {
+            return Err(SyncError::FailedPrecondition(format!(
+                "sync of storage `{}` is suspended",
+                self.id()
+            )));
+        }
+        self.fetch_now().await?;
+        let branch = self.inner.opts.branch.clone();
+        self.reconcile(&branch).await
+    }
+
+    fn count_sync(&self, started: Instant, ok: bool) {
+        let m = &self.inner.metrics;
+        m.sync_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if ok {
+            m.syncs_ok.fetch_add(1, Ordering::Relaxed);
+            m.last_sync_success_unix
+                .store(now_unix(), Ordering::Relaxed);
+        } else {
+            m.syncs_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One fetch: a cheap ls-remote first, and a download only if a tracked reference moved.
+    async fn fetch_now(&self) -> Result<bool> {
+        let Some(remote) = self.inner.opts.remote.clone() else {
+            return Ok(false);
+        };
+        let _one = self.inner.sync_lock.lock().await;
+        let started = Instant::now();
+        self.set_status(|s| {
+            s.phase = Phase::Syncing;
+            s.last_fetch_attempt = Some(SystemTime::now());
+        });
+        let result = async {
+            let advertised = self.inner.backend.ls_remote(&remote).await?;
+            let wanted: BTreeMap<String, ObjectId> = advertised
+                .iter()
+                .filter_map(|r| {
+                    let b = r.name.branch_name()?;
+                    self.tracked(b).then(|| (b.to_owned(), r.target))
+                })
+                .collect();
+            let local: BTreeMap<String, ObjectId> = self
+                .inner
+                .backend
+                .list_refs(&format!("refs/remotes/{ORIGIN}/"))
+                .await?
+                .into_iter()
+                .filter_map(|r| {
+                    let b = r
+                        .name
+                        .as_str()
+                        .strip_prefix(&format!("refs/remotes/{ORIGIN}/"))?
+                        .to_owned();
+                    self.tracked(&b).then_some((b, r.target))
+                })
+                .collect();
+            if wanted != local {
+                let changes = self
+                    .inner
+                    .backend
+                    .fetch(&remote, &self.refspecs(), true)
+                    .await?;
+                debug!(changes = changes.len(), "fetched");
+            }
+            Ok::<_, SyncError>(wanted != local)
+        }
+        .await;
+        self.count_sync(started, result.is_ok());
+        match &result {
+            Ok(downloaded) => {
+                info!(storage = %self.id(), remote = %remote.display, downloaded, elapsed_ms = started.elapsed().as_millis() as u64, "sync ok");
+                self.set_status(|s| {
+                    s.phase = Phase::Ready;
+                    s.last_fetch_success = Some(SystemTime::now());
+                    s.synced = true;
+                    if s.last_error
+                        .as_ref()
+                        .is_some_and(|e| e.class != git_backend::ErrorClass::Conflict)
+                    {
+                        s.last_error = None;
+                    }
+                });
+                self.publish().await?;
+            }
+            Err(e) => {
+                warn!(storage = %self.id(), remote = %remote.display, error = %e, "sync failed");
+                self.set_status(|s| {
+                    s.phase = Phase::Ready;
+                    s.synced = false;
+                });
+                self.record_error(e);
+            }
+        }
+        result
+    }
+
+    /// Brings the local branch and the remote-tracking reference together: fast-forwards
+    /// the local branch, pushes local commits that fast-forward the remote, and reports a
+    /// divergence (serving the remote's head, overwriting nothing).
+    async fn reconcile(&self, branch: &str) -> Result<()> {
+        let Some(remote) = self.inner.opts.remote.clone() else {
+            return Ok(());
+        };
+        let b = &self.inner.backend;
+        let local_ref = RefName::branch(branch)?;
+        let tracking = self.tracking(branch)?;
+        let local = b.resolve(&local_ref).await?;
+        let served = b.resolve(&tracking).await?;
+        let mut divergence = None;
+        match (local, served) {
+            (None, None) => {
+                // Empty remote or missing branch: seed it and push.
+                let seed = b.seed_branch(branch, &self.committer()).await?;
+                self.push_branch(&remote, branch, seed, None).await?;
+                info!(storage = %self.id(), branch, "seeded the remote branch");
+            }
+            (Some(l), None) => {
+                self.push_branch(&remote, branch, l, None).await?;
+                info!(storage = %self.id(), branch, "pushed the local branch to the remote, which did not have it");
+            }
+            (None, Some(r)) => {
+                b.update_ref(RefUpdate {
+                    name: local_ref,
+                    new: Some(r),
+                    expected: Expected::Absent,
+                    message: "sync".into(),
+                })
+                .await?;
+            }
+            (Some(l), Some(r)) if l == r => {}
+            (Some(l), Some(r)) => {
+                if b.is_ancestor(l, r).await? {
+                    b.update_ref(RefUpdate {
+                        name: local_ref,
+                        new: Some(r),
+                        expected: Expected::Value(l),
+                        message: "sync".into(),
+                    })
+                    .await?;
+                } else if b.is_ancestor(r, l).await? {
+                    // A commit made on disk by another program: pushed like a write.
+                    match self.push_branch(&remote, branch, l, Some(r)).await {
+                        Ok(()) => {
+                            info!(storage = %self.id(), branch, commit = %l, "pushed a local commit")
+                        }
+                        Err(SyncError::Aborted { .. }) => debug!(
+                            "the remote moved; the local commit is pushed after the next fetch"
+                        ),
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    warn!(storage = %self.id(), branch, local = %l, remote = %r, "the local branch diverged from the remote; serving the remote's head");
+                    divergence = Some(Divergence {
+                        branch: branch.to_owned(),
+                        local: l,
+                        remote: r,
+                    });
+                }
+            }
+        }
+        if branch == self.inner.opts.branch {
+            let conflict = divergence.as_ref().map(|d| {
+                SyncError::FailedPrecondition(format!(
+                    "the local branch `{}` ({}) diverged from the remote ({}); writes are refused until it is resolved",
+                    d.branch, d.local, d.remote
+                ))
+            });
+            self.set_status(|s| s.divergence = divergence);
+            if let Some(c) = conflict {
+                self.record_error(&c);
+            }
+        }
+        self.publish().await?;
+        Ok(())
+    }
+
+    /// Pushes `commit` to the remote's `branch` expecting `expected`, then moves the
+    /// tracking reference (and the local branch) to it.
+    async fn push_branch(
+        &self,
+        remote: &git_backend::Remote,
+        branch: &str,
+        commit: ObjectId,
+        expected: Option<ObjectId>,
+    ) -> Result<()> {
+        let b = &self.inner.backend;
+        let name = RefName::branch(branch)?;
+        match b
+            .push(
+                remote,
+                PushUpdate {
+                    local: Some(commit),
+                    remote_ref: name.clone(),
+                    expected: Expected::from_option(expected),
+                },
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(git_backend::Error::RemoteMoved { actual, .. }) => {
+                self.inner
+                    .metrics
+                    .push_conflicts
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(SyncError::Aborted {
+                    message: format!("the remote branch `{branch}` moved (now {actual})"),
+                    head: None,
+                });
+            }
+            Err(e) => {
+                self.inner
+                    .metrics
+                    .pushes_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        }
+        self.inner.metrics.pushes_ok.fetch_add(1, Ordering::Relaxed);
+        self.set_status(|s| s.last_push = Some(SystemTime::now()));
+        self.after_push(branch, commit, expected).await
+    }
+
+    /// Moves the tracking reference and the local branch to a commit the remote accepted.
+    async fn after_push(
+        &self,
+        branch: &str,
+        commit: ObjectId,
+        expected: Option<ObjectId>,
+    ) -> Result<()> {
+        let b = &self.inner.backend;
+        let tracking = self.tracking(branch)?;
+        match b
+            .update_ref(RefUpdate {
+                name: tracking.clone(),
+                new: Some(commit),
+                expected: Expected::from_option(expected),
+                message: "push".into(),
+            })
+            .await
+        {
+            Ok(()) => {}
+            // A fetch that ran after the push may have set it already.
+            Err(git_backend::Error::RefMoved { .. })
+                if b.resolve(&tracking).await? == Some(commit) => {}
+            Err(git_backend::Error::RefMoved { .. }) => {
+                b.update_ref(RefUpdate {
+                    name: tracking,
+                    new: Some(commit),
+                    expected: Expected::Any,
+                    message: "push".into(),
+                })
+                .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let local_ref = RefName::branch(branch)?;
+        let local = b.resolve(&local_ref).await?;
+        if local != Some(commit)
+            && (local.is_none() || local == expected)
+            && let Err(e) = b
+                .update_ref(RefUpdate {
+                    name: local_ref,
+                    new: Some(commit),
+                    expected: Expected::from_option(local),
+                    message: "push".into(),
+                })
+                .await
+        {
+            debug!(error = %e, "the local branch moved meanwhile; the next sync reconciles it");
+        }
+        self.publish().await?;
+        Ok(())
+    }
+
+    /// A local reference changed (e.g. `git commit` in the repository on disk).
+    async fn on_local_change(&self) -> Result<()> {
+        if self.inner.opts.remote.is_none() {
+            self.publish().await?;
+            return Ok(());
+        }
+        if self.inner.suspended.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let branch = self.inner.opts.branch.clone();
+        let local = self.inner.backend.branch_head(&branch).await?;
+        let served = self.head(&branch);
+        if local.is_some() && local != served {
+            let _w = self.inner.write_lock.lock().await;
+            self.reconcile(&branch).await?;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------ suspend
+
+    /// Stops remote sync; reads go on, writes fail with `FailedPrecondition`.
+    pub fn suspend(&self) -> Result<()> {
+        self.require_remote("suspend")?;
+        self.inner.suspended.store(true, Ordering::Relaxed);
+        self.set_status(|s| s.phase = Phase::Suspended);
+        info!(storage = %self.id(), "sync suspended");
+        Ok(())
+    }
+
+    /// Restarts remote sync.
+    pub fn resume(&self) -> Result<()> {
+        self.require_remote("resume")?;
+        self.inner.suspended.store(false, Ordering::Relaxed);
+        self.set_status(|s| s.phase = Phase::Ready);
+        info!(storage = %self.id(), "sync resumed");
+        Ok(())
+    }
+
+    /// Whether sync is suspended.
+    pub fn is_suspended(&self) -> bool {
+        self.inner.suspended.load(Ordering::Relaxed)
+    }
+
+    fn require_remote(&self, what: &str) -> Result<()> {
+        if self.inner.opts.remote.is_none() {
+            return Err(SyncError::FailedPrecondition(format!(
+                "storage `{}` has no remote to {what}",
+                self.id()
+            )));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------ writes
+
+    /// Checks a client's revision against `head` (BEHAVIOUR §4): empty is unconditional; it
+    /// must be 40 hex digits; it must be `head` or one of its ancestors. Returns the base to
+    /// check per-resource preconditions against.
+    pub async fn check_revision(
+        &self,
+        revision: Option<&str>,
+        head: Option<ObjectId>,
+    ) -> Result<Option<ObjectId>> {
+        let Some(rev) = revision.filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let rev = ObjectId::parse(rev).map_err(|e| SyncError::InvalidArgument(e.to_string()))?;
+        let Some(head) = head else {
+            return Err(SyncError::Aborted {
+                message: format!("revision {rev} is not in the history: the branch has no commits"),
+                head: None,
+            });
+        };
+        if rev == head {
+            return Ok(Some(rev));
+        }
+        match self.inner.backend.is_ancestor(rev, head).await {
+            Ok(true) => Ok(Some(rev)),
+            Ok(false) | Err(git_backend::Error::NotFound(_)) => Err(SyncError::Aborted {
+                message: format!(
+                    "revision {rev} is not in the history of the branch (the current revision is {head})"
+                ),
+                head: Some(head),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies a write (BEHAVIOUR §3, §4): plans it on the served head, commits, and with a
+    /// remote pushes with the expected remote value; if the remote moved, fetches, re-plans
+    /// (the operation re-checks its precondition) and pushes again, a few times with jittered
+    /// backoff. Acknowledged only after the remote accepted it.
+    pub async fn write(&self, request: WriteRequest<'_>) -> Result<WriteOutcome> {
+        let deadline = self.inner.opts.git_timeout;
+        let span = info_span!("write", storage = %self.id(), branch = request.branch);
+        let result = match tokio::time::timeout(
+            deadline,
+            self.write_inner(&request).instrument(span),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(SyncError::DeadlineExceeded(format!(
+                "the write to storage `{}` did not finish within {deadline:?}; it may still land",
+                self.id()
+            ))),
+        };
+        if let Err(e) = &result
+            && !matches!(
+                e,
+                SyncError::InvalidArgument(_)
+                    | SyncError::AlreadyExists(_)
+                    | SyncError::NotFound(_)
+                    | SyncError::Aborted { .. }
+            )
+        {
+            self.record_error(e);
+        }
+        result
+    }
+
+    async fn write_inner(&self, request: &WriteRequest<'_>) -> Result<WriteOutcome> {
+        if self.is_suspended() {
+            return Err(SyncError::FailedPrecondition(format!(
+                "sync of storage `{}` is suspended; writes are refused until it is resumed",
+                self.id()
+            )));
+        }
+        let _serialised = self.inner.write_lock.lock().await;
+        if request.branch == self.inner.opts.branch
+            && let Some(d) = self.status().divergence
+        {
+            return Err(SyncError::FailedPrecondition(format!(
+                "the local branch `{}` ({}) diverged from the remote ({}); writes are refused until it is resolved",
+                d.branch, d.local, d.remote
+            )));
+        }
+        let b = &self.inner.backend;
+        let attempts = self.inner.opts.max_push_attempts.max(1);
+        for attempt in 0..attempts {
+            let head = self.current_head(request.branch).await?;
+            if head.is_none() && request.branch != self.inner.opts.branch {
+                return Err(SyncError::NotFound(format!(
+                    "branch `{}` does not exist",
+                    request.branch
+                )));
+            }
+            let base = self.check_revision(request.revision, head).await?;
+            let plan = request
+                .op
+                .plan(WriteContext {
+                    backend: &**b,
+                    head,
+                    base,
+                })
+                .await?;
+            let (changes, message) = match plan {
+                Plan::Nothing => {
+                    return Ok(WriteOutcome {
+                        revision: head,
+                        committed: false,
+                    });
+                }
+                Plan::Commit { changes, message } => (changes, message),
+            };
+            let committer = self.committer();
+            let author = request.author.clone().unwrap_or_else(|| committer.clone());
+            let commit = b
+                .create_commit(git_backend::CommitRequest {
+                    parent: head,
+                    changes,
+                    message,
+                    author,
+                    committer,
+                })
+                .await?;
+            self.inner.metrics.commits.fetch_add(1, Ordering::Relaxed);
+            let Some(remote) = self.inner.opts.remote.clone() else {
+                match b
+                    .update_ref(RefUpdate {
+                        name: RefName::branch(request.branch)?,
+                        new: Some(commit),
+                        expected: Expected::from_option(head),
+                        message: "write".into(),
+                    })
+                    .await
+                {
+                    Ok(()) => {
+                        self.publish().await?;
+                        return Ok(WriteOutcome {
+                            revision: Some(commit),
+                            committed: true,
+                        });
+                    }
+                    Err(git_backend::Error::RefMoved { .. }) => {
+                        // A commit made on disk by another program: plan again on it.
+                        b.refresh_refs().await?;
+                        self.publish().await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            self.set_status(|s| s.phase = Phase::Syncing);
+            match self
+                .push_branch(&remote, request.branch, commit, head)
+                .await
+            {
+                Ok(()) => {
+                    self.set_status(|s| s.phase = Phase::Ready);
+                    return Ok(WriteOutcome {
+                        revision: Some(commit),
+                        committed: true,
+                    });
+                }
+                Err(SyncError::Aborted { .. }) => {
+                    self.inner
+                        .metrics
+                        .push_replays
+                        .fetch_add(1, Ordering::Relaxed);
+                    debug!(
+                        attempt,
+                        "the remote moved; fetching and applying the write again"
+                    );
+                    // Nothing was sent: a failed fetch is the write's failure.
+                    self.fetch_now().await?;
+                    if attempt + 1 < attempts {
+                        let backoff = Duration::from_millis(20 * (1 << attempt.min(5)));
+                        tokio::time::sleep(jittered(backoff)).await;
+                    }
+                }
+                Err(e) => {
+                    self.set_status(|s| s.phase = Phase::Ready);
+                    return self
+                        .landed_or(e, &remote, request.branch, commit, head)
+                        .await;
+                }
+            }
+        }
+        self.set_status(|s| s.phase = Phase::Ready);
+        Err(SyncError::Unavailable(format!(
+            "the remote kept moving: the write was tried {attempts} times on new commits; retry"
+        )))
+    }
+
+    /// After a failed push: if the remote has our commit after all, the write landed and is
+    /// acknowledged (the references are moved); otherwise the error stands, and nothing local
+    /// changed (references move only after the remote accepted).
+    async fn landed_or(
+        &self,
+        error: SyncError,
+        remote: &git_backend::Remote,
+        branch: &str,
+        commit: ObjectId,
+        head: Option<ObjectId>,
+    ) -> Result<WriteOutcome> {
+        let Ok(refs) = self.inner.backend.ls_remote(remote).await else {
+            return Err(error);
+        };
+        let name = format!("refs/heads/{branch}");
+        if refs
+            .iter()
+            .any(|r| r.name.as_str() == name && r.target == commit)
+        {
+            info!(storage = %self.id(), %commit, "the push reported an error but the remote has the commit");
+            self.inner.metrics.pushes_ok.fetch_add(1, Ordering::Relaxed);
+            self.after_push(branch, commit, head).await?;
+            return Ok(WriteOutcome {
+                revision: Some(commit),
+                committed: true,
+            });
+        }
+        Err(error)
+    }
+
+    async fn current_head(&self, branch: &str) -> Result<Option<ObjectId>> {
+        Ok(self.inner.backend.resolve(&self.tracking(branch)?).await?)
+    }
+
+    // ------------------------------------------------------------------------------ branches
+
+    /// Creates `branch` (a branch environment's `flipt/<env>/<name>`) at the served head of
+    /// `base`: pushed expecting it absent, then tracked. `AlreadyExists` if it exists.
+    pub async fn create_branch(&self, base: &str, branch: &str) -> Result<ObjectId> {
+        let _serialised = self.inner.write_lock.lock().await;
+        let head = self
+            .current_head(base)
+            .await?
+            .ok_or_else(|| SyncError::NotFound(format!("branch `{base}` has no commits")))?;
+        let b = &self.inner.backend;
+        if self.current_head(branch).await?.is_some() {
+            return Err(SyncError::AlreadyExists(format!(
+                "branch `{branch}` exists already"
+            )));
+        }
+        match self.inner.opts.remote.clone() {
+            Some(remote) => match self.push_branch(&remote, branch, head, None).await {
+                Ok(()) => {}
+                Err(SyncError::Aborted { .. }) => {
+                    return Err(SyncError::AlreadyExists(format!(
+                        "branch `{branch}` exists on the remote"
+                    )));
+                }
+                Err(e) => return Err(e),
+            },
+            None => {
+                b.update_ref(RefUpdate {
+                    name: RefName::branch(branch)?,
+                    new: Some(head),
+                    expected: Expected::Absent,
+                    message: "branch".into(),
+                })
+                .await
+                .map_err(|e| match e {
+                    git_backend::Error::RefMoved { .. } => {
+                        SyncError::AlreadyExists(format!("branch `{branch}` exists already"))
+                    }
+                    e => e.into(),
+                })?;
+                self.publish().await?;
+            }
+        }
+        Ok(head)
+    }
+
+    /// Deletes `branch`: the remote's copy is deleted expecting its current value, then the
+    /// local references. `NotFound` if it does not exist.
+    pub async fn delete_branch(&self, branch: &str) -> Result<()> {
+        let _serialised = self.inner.write_lock.lock().await;
+        let b = &self.inner.backend;
+        let current = self
+            .current_head(branch)
+            .await?
+            .ok_or_else(|| SyncError::NotFound(format!("branch `{branch}` does not exist")))?;
+        if let Some(remote) = self.inner.opts.remote.clone() {
+            b.push(
+                &remote,
+                PushUpdate {
+                    local: None,
+                    remote_ref: RefName::branch(branch)?,
+                    expected: Expected::Value(current),
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                git_backend::Error::RemoteMoved { .. } => SyncError::Aborted {
+                    message: format!("branch `{branch}` moved on the remote"),
+                    head: None,
+                },
+                e => e.into(),
+            })?;
+            b.update_ref(RefUpdate {
+                name: self.tracking(branch)?,
+                new: None,
+                expected: Expected::Any,
+                message: "delete branch".into(),
+            })
+            .await?;
+        }
+        b.update_ref(RefUpdate {
+            name: RefName::branch(branch)?,
+            new: None,
+            expected: Expected::Any,
+            message: "delete branch".into(),
+        })
+        .await?;
+        self.publish().await?;
+        Ok(())
+    }
+}
