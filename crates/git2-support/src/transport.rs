@@ -14,6 +14,9 @@ use secrecy::ExposeSecret;
 use crate::convert::{git_oid, oid};
 use crate::ops;
 
+/// How often a long download logs its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// libgit2 asks again and again after a wrong password; give up after this many attempts.
 const MAX_CREDENTIAL_ATTEMPTS: usize = 3;
 
@@ -160,6 +163,27 @@ fn callbacks<'a>(remote: &'a Remote, outcome: &'a RefCell<Outcome>) -> RemoteCal
             }
         }
         Ok(git2::CertificateCheckStatus::CertificatePassthrough)
+    });
+    // Long downloads (a first clone, a big fetch) report progress as a log line every few
+    // seconds: objects, bytes and rate.
+    let shown = remote.display.clone();
+    let started = std::time::Instant::now();
+    let mut last_report = started;
+    cb.transfer_progress(move |p| {
+        let now = std::time::Instant::now();
+        if now.duration_since(last_report) >= PROGRESS_EVERY {
+            last_report = now;
+            let secs = now.duration_since(started).as_secs_f64().max(0.001);
+            tracing::info!(
+                remote = %shown,
+                objects = p.received_objects(),
+                total_objects = p.total_objects(),
+                bytes = p.received_bytes(),
+                rate_kib_s = (p.received_bytes() as f64 / 1024.0 / secs).round() as u64,
+                "fetch in progress"
+            );
+        }
+        true
     });
     cb.push_update_reference(move |refname, status| {
         if let Some(status) = status {

@@ -14,6 +14,17 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run the server (the built-in default configuration without --config: one memory
+    /// storage and one environment).
+    Serve {
+        /// The configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Once both ports listen, write `{"grpc":"ADDR","http":"ADDR"}` to this file
+        /// (atomically).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
     /// Check or show a configuration.
     Config {
         #[command(subcommand)]

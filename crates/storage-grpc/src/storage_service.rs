@@ -1,0 +1,463 @@
+//! `flipt.storage.v1.StorageService` (API.md §2) over the sync engine and backends.
+
+use std::collections::BTreeSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use git_backend::{
+    Change, DynBackend, LogOptions, ObjectId, Plan, Refusal, RepoPath, Signature, WriteContext,
+    WriteOp,
+};
+use remote_sync::WriteRequest;
+use storage_proto::flipt::storage::v1 as pb;
+use storage_proto::flipt::storage::v1::storage_service_server::StorageService;
+use tokio::sync::Semaphore;
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::error::{from_backend, from_sync, invalid};
+use crate::registry::{Registry, StorageEntry};
+
+/// Limits of the service.
+#[derive(Debug, Clone)]
+pub struct StorageApiOptions {
+    /// Open `Watch` streams allowed at once (over all connections).
+    pub max_watch_streams: usize,
+    /// Silence after which a `Watch` stream gets a heartbeat.
+    pub heartbeat: Duration,
+}
+
+impl Default for StorageApiOptions {
+    fn default() -> Self {
+        StorageApiOptions {
+            max_watch_streams: 4096,
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The storage service.
+#[derive(Debug, Clone)]
+pub struct StorageApi {
+    registry: Arc<Registry>,
+    streams: Arc<Semaphore>,
+    heartbeat: Duration,
+}
+
+impl StorageApi {
+    /// The service over `registry`.
+    pub fn new(registry: Arc<Registry>, options: StorageApiOptions) -> Self {
+        StorageApi {
+            registry,
+            streams: Arc::new(Semaphore::new(options.max_watch_streams)),
+            heartbeat: options.heartbeat,
+        }
+    }
+
+    /// Watch streams open now.
+    pub fn open_streams(&self, max: usize) -> usize {
+        max.saturating_sub(self.streams.available_permits())
+    }
+}
+
+fn parse_revision(text: &str) -> Result<ObjectId, Status> {
+    ObjectId::parse(text).map_err(|e| invalid(e.to_string()))
+}
+
+/// The revision to read: the given one, or the served head.
+fn revision(entry: &StorageEntry, given: Option<&str>) -> Result<ObjectId, Status> {
+    match given.filter(|r| !r.is_empty()) {
+        Some(r) => parse_revision(r),
+        None => entry
+            .sync
+            .head(&entry.sync.options().branch)
+            .ok_or_else(|| Status::unavailable("the storage has no state to serve yet")),
+    }
+}
+
+fn repo_path(p: &str) -> Result<RepoPath, Status> {
+    RepoPath::new(p).map_err(|e| invalid(e.to_string()))
+}
+
+/// A commit of file changes: per file, refused when the file changed between the client's
+/// base revision and the head (BEHAVIOUR §4 at file granularity).
+#[derive(Debug)]
+struct FileCommit {
+    changes: Vec<Change>,
+    message: String,
+}
+
+#[async_trait::async_trait]
+impl WriteOp for FileCommit {
+    async fn plan(&self, ctx: WriteContext<'_>) -> Result<Plan, Refusal> {
+        let mut effective = Vec::new();
+        for change in &self.changes {
+            let path = change.path();
+            let at_head = match ctx.head {
+                Some(h) => ctx.backend.read_file(h, path).await?,
+                None => None,
+            };
+            if let (Some(base), Some(head)) = (ctx.base, ctx.head) {
+                let at_base = ctx.backend.read_file(base, path).await?.map(|f| f.id);
+                if at_base != at_head.as_ref().map(|f| f.id) {
+                    return Err(Refusal::Precondition {
+                        resource: format!("file {path}"),
+                        base,
+                        head,
+                    });
+                }
+            }
+            match change {
+                Change::Put { content, .. }
+                    if at_head.as_ref().is_some_and(|f| &f.content == content) => {}
+                Change::Delete { .. } if at_head.is_none() => {}
+                c => effective.push(c.clone()),
+            }
+        }
+        if effective.is_empty() {
+            return Ok(Plan::Nothing);
+        }
+        Ok(Plan::Commit {
+            changes: effective,
+            message: self.message.clone(),
+        })
+    }
+}
+
+/// Paths changed from `from` to `to`: the union over the commits in between when `from` is an
+/// ancestor, the difference of the two trees otherwise.
+async fn changed_paths(
+    backend: &DynBackend,
+    from: Option<ObjectId>,
+    to: ObjectId,
+) -> Result<Vec<String>, git_backend::Error> {
+    let Some(from) = from else {
+        return Ok(Vec::new());
+    };
+    if from == to {
+        return Ok(Vec::new());
+    }
+    if backend.is_ancestor(from, to).await.unwrap_or(false) {
+        let commits = backend
+            .log(
+                to,
+                LogOptions {
+                    hide: vec![from],
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut paths = BTreeSet::new();
+        for c in commits {
+            for d in backend.diff(c.parents.first().copied(), c.id).await? {
+                paths.insert(d.path);
+            }
+        }
+        return Ok(paths.into_iter().collect());
+    }
+    Ok(backend
+        .diff(Some(from), to)
+        .await?
+        .into_iter()
+        .map(|d| d.path)
+        .collect())
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl StorageService for StorageApi {
+    async fn list_storages(
+        &self,
+        _: Request<pb::ListStoragesRequest>,
+    ) -> Result<Response<pb::ListStoragesResponse>, Status> {
+        let storages = self
+            .registry
+            .iter()
+            .map(|e| {
+                let status = e.sync.status();
+                pb::Storage {
+                    id: e.id.clone(),
+                    backend: e.backend_kind.to_owned(),
+                    remote: e.remote.clone().unwrap_or_default(),
+                    branch: e.sync.options().branch.clone(),
+                    head: convert::id(status.head),
+                    status: Some(convert::status(&e.id, &status)),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListStoragesResponse { storages }))
+    }
+
+    async fn get_storage_status(
+        &self,
+        req: Request<pb::GetStorageStatusRequest>,
+    ) -> Result<Response<pb::StorageStatus>, Status> {
+        let e = self.registry.require(&req.get_ref().storage_id)?;
+        Ok(Response::new(convert::status(&e.id, &e.sync.status())))
+    }
+
+    async fn refresh(
+        &self,
+        req: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let e = self.registry.require(&req.get_ref().storage_id)?;
+        let out = e.sync.refresh().await.map_err(from_sync)?;
+        Ok(Response::new(pb::RefreshResponse {
+            head: convert::id(out.head),
+            changed: out.changed,
+        }))
+    }
+
+    async fn suspend(
+        &self,
+        req: Request<pb::SuspendRequest>,
+    ) -> Result<Response<pb::StorageStatus>, Status> {
+        let e = self.registry.require(&req.get_ref().storage_id)?;
+        e.sync.suspend().map_err(from_sync)?;
+        Ok(Response::new(convert::status(&e.id, &e.sync.status())))
+    }
+
+    async fn resume(
+        &self,
+        req: Request<pb::ResumeRequest>,
+    ) -> Result<Response<pb::StorageStatus>, Status> {
+        let e = self.registry.require(&req.get_ref().storage_id)?;
+        e.sync.resume().map_err(from_sync)?;
+        Ok(Response::new(convert::status(&e.id, &e.sync.status())))
+    }
+
+    async fn read_file(
+        &self,
+        req: Request<pb::ReadFileRequest>,
+    ) -> Result<Response<pb::ReadFileResponse>, Status> {
+        let r = req.get_ref();
+        let e = self.registry.require(&r.storage_id)?;
+        let rev = revision(e, r.revision.as_deref())?;
+        let path = repo_path(&r.path)?;
+        let file = e
+            .sync
+            .backend()
+            .read_file(rev, &path)
+            .await
+            .map_err(from_backend)?;
+        let file =
+            file.ok_or_else(|| Status::not_found(format!("no file `{path}` at revision {rev}")))?;
+        Ok(Response::new(pb::ReadFileResponse {
+            content: file.content,
+            blob_id: file.id.to_string(),
+            revision: rev.to_string(),
+        }))
+    }
+
+    async fn list_files(
+        &self,
+        req: Request<pb::ListFilesRequest>,
+    ) -> Result<Response<pb::ListFilesResponse>, Status> {
+        let r = req.get_ref();
+        let e = self.registry.require(&r.storage_id)?;
+        let rev = revision(e, r.revision.as_deref())?;
+        let prefix = match r
+            .prefix
+            .as_deref()
+            .map(|p| p.trim_end_matches('/'))
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => Some(repo_path(p)?),
+            None => None,
+        };
+        let entries = e
+            .sync
+            .backend()
+            .list_tree(rev, prefix.as_ref(), true)
+            .await
+            .map_err(from_backend)?;
+        let files = entries
+            .into_iter()
+            .map(|t| pb::FileEntry {
+                path: t.path,
+                blob_id: t.id.to_string(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListFilesResponse {
+            files,
+            revision: rev.to_string(),
+        }))
+    }
+
+    async fn commit(
+        &self,
+        req: Request<pb::CommitRequest>,
+    ) -> Result<Response<pb::CommitResponse>, Status> {
+        let r = req.into_inner();
+        let e = self.registry.require(&r.storage_id)?;
+        if r.changes.is_empty() {
+            return Err(invalid("a commit needs at least one change"));
+        }
+        if r.message.trim().is_empty() {
+            return Err(invalid("a commit needs a message"));
+        }
+        let mut changes = Vec::with_capacity(r.changes.len());
+        for c in r.changes {
+            let path = repo_path(&c.path)?;
+            changes.push(match c.change {
+                Some(pb::file_change::Change::Content(content)) => Change::Put { path, content },
+                Some(pb::file_change::Change::Delete(true)) => Change::Delete { path },
+                _ => {
+                    return Err(invalid(format!(
+                        "change of `{path}` needs `content` or `delete: true`"
+                    )));
+                }
+            });
+        }
+        let author = match r.author {
+            Some(a) if !a.name.trim().is_empty() && !a.email.trim().is_empty() => Some(Signature {
+                name: a.name,
+                email: a.email,
+                time: None,
+            }),
+            Some(_) => return Err(invalid("an author needs a name and an email")),
+            None => None,
+        };
+        let op = FileCommit {
+            changes,
+            message: r.message,
+        };
+        let branch = e.sync.options().branch.clone();
+        let out = e
+            .sync
+            .write(WriteRequest {
+                branch: &branch,
+                revision: r.base_revision.as_deref(),
+                op: &op,
+                author,
+            })
+            .await
+            .map_err(from_sync)?;
+        Ok(Response::new(pb::CommitResponse {
+            revision: convert::id(out.revision),
+            committed: out.committed,
+        }))
+    }
+
+    async fn list_commits(
+        &self,
+        req: Request<pb::ListCommitsRequest>,
+    ) -> Result<Response<pb::ListCommitsResponse>, Status> {
+        let r = req.get_ref();
+        let e = self.registry.require(&r.storage_id)?;
+        let from = revision(e, r.from.as_deref())?;
+        let limit = match r.limit {
+            None | Some(0) => 20,
+            Some(n) if (1..=100).contains(&n) => n as usize,
+            Some(n) => return Err(invalid(format!("limit must be between 1 and 100, got {n}"))),
+        };
+        let b = e.sync.backend();
+        let log = b
+            .log(
+                from,
+                LogOptions {
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(from_backend)?;
+        let mut commits = Vec::with_capacity(log.len());
+        for c in log {
+            let paths = b
+                .diff(c.parents.first().copied(), c.id)
+                .await
+                .map_err(from_backend)?;
+            commits.push(pb::CommitInfo {
+                id: c.id.to_string(),
+                message: c.message,
+                author: Some(pb::Author {
+                    name: c.author.name,
+                    email: c.author.email,
+                }),
+                time: c.author.time.map(|t| prost_types::Timestamp {
+                    seconds: t.seconds,
+                    nanos: 0,
+                }),
+                changed_paths: paths.into_iter().map(|d| d.path).collect(),
+            });
+        }
+        Ok(Response::new(pb::ListCommitsResponse { commits }))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
+        let r = req.into_inner();
+        let e = self.registry.require(&r.storage_id)?.clone();
+        let from = match r.from_revision.as_deref().filter(|f| !f.is_empty()) {
+            Some(f) => {
+                let id = parse_revision(f)?;
+                e.sync
+                    .backend()
+                    .commit_info(id)
+                    .await
+                    .map_err(|_| Status::not_found(format!("revision {id} not found")))?;
+                Some(id)
+            }
+            None => None,
+        };
+        let permit =
+            self.streams.clone().try_acquire_owned().map_err(|_| {
+                Status::resource_exhausted("too many open Watch streams; retry later")
+            })?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::WatchEvent, Status>>(8);
+        let heartbeat = self.heartbeat;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let branch = e.sync.options().branch.clone();
+            let mut heads = e.sync.subscribe();
+            let backend = e.sync.backend().clone();
+            let mut last = from;
+            let mut first = true;
+            loop {
+                let head = e.sync.head(&branch);
+                if let Some(head) = head.filter(|h| first || Some(*h) != last) {
+                    let paths = match changed_paths(&backend, last, head).await {
+                        Ok(p) => p,
+                        Err(err) => {
+                            let _ = tx.send(Err(from_backend(err))).await;
+                            return;
+                        }
+                    };
+                    let event = pb::WatchEvent {
+                        from: convert::id(last),
+                        to: head.to_string(),
+                        changed_paths: paths,
+                        heartbeat: false,
+                    };
+                    if tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                    last = Some(head);
+                    first = false;
+                }
+                tokio::select! {
+                    changed = heads.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep(heartbeat) => {
+                        let beat = pb::WatchEvent { heartbeat: true, ..Default::default() };
+                        if tx.send(Ok(beat)).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
