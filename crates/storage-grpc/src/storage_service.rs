@@ -14,6 +14,7 @@ use remote_sync::WriteRequest;
 use storage_proto::flipt::storage::v1 as pb;
 use storage_proto::flipt::storage::v1::storage_service_server::StorageService;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::convert;
@@ -27,6 +28,8 @@ pub struct StorageApiOptions {
     pub max_watch_streams: usize,
     /// Silence after which a `Watch` stream gets a heartbeat.
     pub heartbeat: Duration,
+    /// Fired at shutdown: open `Watch` streams end cleanly.
+    pub shutdown: CancellationToken,
 }
 
 impl Default for StorageApiOptions {
@@ -34,6 +37,7 @@ impl Default for StorageApiOptions {
         StorageApiOptions {
             max_watch_streams: 4096,
             heartbeat: Duration::from_secs(15),
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -44,6 +48,7 @@ pub struct StorageApi {
     registry: Arc<Registry>,
     streams: Arc<Semaphore>,
     heartbeat: Duration,
+    shutdown: CancellationToken,
 }
 
 impl StorageApi {
@@ -53,6 +58,7 @@ impl StorageApi {
             registry,
             streams: Arc::new(Semaphore::new(options.max_watch_streams)),
             heartbeat: options.heartbeat,
+            shutdown: options.shutdown,
         }
     }
 
@@ -411,6 +417,7 @@ impl StorageService for StorageApi {
             })?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::WatchEvent, Status>>(8);
         let heartbeat = self.heartbeat;
+        let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let branch = e.sync.options().branch.clone();
@@ -453,6 +460,8 @@ impl StorageService for StorageApi {
                         }
                     }
                     _ = tx.closed() => return,
+                    // Dropping the sender ends the stream cleanly.
+                    _ = shutdown.cancelled() => return,
                 }
             }
         });

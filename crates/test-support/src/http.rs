@@ -1,5 +1,6 @@
 //! A smart-HTTP git server for tests: `git http-backend` run as a CGI behind a small
-//! HTTP/1.1 front with optional basic authentication and a switch to simulate outages.
+//! HTTP/1.1 front with optional basic authentication (or tokens), optional TLS and a switch
+//! to simulate outages.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,28 +13,56 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use openssl::pkey::PKey;
+use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::x509::X509;
 use tempfile::TempDir;
 
+use crate::encoding::base64_decode;
 use crate::git::git_exec_path;
+use crate::tls::{TestCa, TlsIdentity};
 
 /// Longest request line or header line accepted.
 const MAX_LINE: u64 = 64 * 1024;
 /// Most header lines accepted in one request.
 const MAX_HEADERS: usize = 200;
 
-/// User name and password; the password is never printed.
+/// The user name written into URLs by [`GitHttpServer::url_with_credentials`] when any
+/// user name is accepted ([`GitHttpServerBuilder::accept_any_user_with_password`]).
+pub const TOKEN_URL_USER: &str = "oauth2";
+
+/// The accepted user name (`None`: any) and password; the password is never printed.
 #[derive(Clone)]
 struct Credentials {
-    user: String,
+    user: Option<String>,
     password: String,
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
-            .field("user", &self.user)
+            .field("user", &self.user.as_deref().unwrap_or("<any>"))
             .field("password", &"<redacted>")
             .finish()
+    }
+}
+
+impl Credentials {
+    /// The user of a request whose `Authorization` header matches, else `None`.
+    fn check(&self, authorization: Option<&str>) -> Option<String> {
+        let (scheme, token) = authorization?.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = String::from_utf8(base64_decode(token.trim())?).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        let user_ok = self.user.as_deref().is_none_or(|expected| expected == user);
+        (user_ok && password == self.password).then(|| user.to_owned())
+    }
+
+    /// The user name to put in URLs.
+    fn url_user(&self) -> &str {
+        self.user.as_deref().unwrap_or(TOKEN_URL_USER)
     }
 }
 
@@ -43,16 +72,50 @@ pub struct GitHttpServerBuilder {
     project_root: PathBuf,
     auth: Option<Credentials>,
     port: u16,
+    tls: Option<TlsIdentity>,
 }
 
 impl GitHttpServerBuilder {
     /// Requires HTTP basic authentication with this user and password. Requests without
-    /// them, or with others, get `401` and `WWW-Authenticate: Basic realm="git"`.
+    /// them, or with others, get `401` and `WWW-Authenticate: Basic realm="git"` and are
+    /// counted by [`GitHttpServer::unauthorized`]. Replaces an earlier `basic_auth` or
+    /// [`accept_any_user_with_password`](Self::accept_any_user_with_password).
+    ///
+    /// Access tokens are tested with this too: git clients send a token as the password of
+    /// basic authentication (e.g. `basic_auth("x-access-token", token)`); for hosts that
+    /// ignore the user name, see [`accept_any_user_with_password`](Self::accept_any_user_with_password).
     pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
         self.auth = Some(Credentials {
-            user: user.to_owned(),
+            user: Some(user.to_owned()),
             password: password.to_owned(),
         });
+        self
+    }
+
+    /// Requires basic authentication with this password (typically an access token) and
+    /// any user name, as hosts do that take tokens: `x-token-auth:<token>`,
+    /// `oauth2:<token>` and `<anything>:<token>` all pass, and `REMOTE_USER` is the name
+    /// given. [`GitHttpServer::url_with_credentials`] uses the user
+    /// [`TOKEN_URL_USER`]. Replaces an earlier [`basic_auth`](Self::basic_auth).
+    pub fn accept_any_user_with_password(mut self, token: &str) -> Self {
+        self.auth = Some(Credentials {
+            user: None,
+            password: token.to_owned(),
+        });
+        self
+    }
+
+    /// Serves HTTPS instead of HTTP, with the CA's certificate for `127.0.0.1` and
+    /// `localhost` ([`TestCa::server_identity`]); URLs start with `https://`. Clients must
+    /// trust [`TestCa::ca_path`] (e.g. `GIT_SSL_CAINFO`).
+    pub fn tls(self, ca: &TestCa) -> Self {
+        self.tls_identity(ca.server_identity())
+    }
+
+    /// Serves HTTPS with this certificate chain and key, e.g. one from
+    /// [`TestCa::issue_server_identity`] for another host name.
+    pub fn tls_identity(mut self, identity: TlsIdentity) -> Self {
+        self.tls = Some(identity);
         self
     }
 
@@ -66,8 +129,10 @@ impl GitHttpServerBuilder {
     /// Binds `127.0.0.1` and starts serving.
     ///
     /// # Panics
-    /// When the port cannot be bound or `git --exec-path` fails.
+    /// When the port cannot be bound, `git --exec-path` fails or OpenSSL refuses the TLS
+    /// certificate or key.
     pub fn start(self) -> GitHttpServer {
+        let tls = self.tls.as_ref().map(acceptor);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port))
             .unwrap_or_else(|e| panic!("bind 127.0.0.1:{}: {e}", self.port));
         let addr = listener.local_addr().expect("listener address");
@@ -76,26 +141,17 @@ impl GitHttpServerBuilder {
             .prefix("git-http-home-")
             .tempdir()
             .expect("create a HOME directory for git http-backend");
-        let expected_authorization = self.auth.as_ref().map(|c| {
-            format!(
-                "Basic {}",
-                base64_encode(format!("{}:{}", c.user, c.password).as_bytes())
-            )
-        });
-        let remote_user = self
-            .auth
-            .as_ref()
-            .map_or_else(|| "anonymous".to_owned(), |c| c.user.clone());
         let shared = Arc::new(Shared {
             project_root: self.project_root,
             backend,
             home,
-            expected_authorization,
-            remote_user,
+            auth: self.auth.clone(),
+            tls,
             down: AtomicBool::new(false),
             fail_next: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             unauthorized: AtomicUsize::new(0),
+            tls_failures: AtomicUsize::new(0),
             conns: Mutex::new(Connections::default()),
         });
         let accept_shared = Arc::clone(&shared);
@@ -105,7 +161,7 @@ impl GitHttpServerBuilder {
             .expect("spawn the accept thread");
         GitHttpServer {
             addr,
-            scheme: "http",
+            scheme: if self.tls.is_some() { "https" } else { "http" },
             auth: self.auth,
             shared,
             accept: Mutex::new(Some(accept)),
@@ -113,8 +169,26 @@ impl GitHttpServerBuilder {
     }
 }
 
+/// Builds the TLS acceptor of a server.
+fn acceptor(identity: &TlsIdentity) -> SslAcceptor {
+    let build = || -> Result<SslAcceptor, openssl::error::ErrorStack> {
+        let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+        let key = PKey::private_key_from_pem(identity.key_pem().as_bytes())?;
+        builder.set_private_key(&key)?;
+        let cert = X509::from_pem(identity.cert_pem().as_bytes())?;
+        builder.set_certificate(&cert)?;
+        for pem in identity.intermediates_pem() {
+            builder.add_extra_chain_cert(X509::from_pem(pem.as_bytes())?)?;
+        }
+        builder.check_private_key()?;
+        Ok(builder.build())
+    };
+    build().unwrap_or_else(|e| panic!("OpenSSL refused the TLS identity {identity:?}: {e}"))
+}
+
 /// A smart-HTTP git server on `127.0.0.1`, serving every repository under a project root
-/// through `git http-backend` (the one next to the `git` first on `PATH`).
+/// through `git http-backend` (the one next to the `git` first on `PATH`); over HTTPS with
+/// [`GitHttpServerBuilder::tls`].
 ///
 /// One thread accepts connections and each connection gets its own thread, with
 /// HTTP/1.1 keep-alive, `TCP_NODELAY`, `Expect: 100-continue`, and request bodies sent
@@ -139,6 +213,7 @@ impl fmt::Debug for GitHttpServer {
             .field("addr", &self.addr)
             .field("project_root", &self.shared.project_root)
             .field("auth", &self.auth)
+            .field("scheme", &self.scheme)
             .field("down", &self.shared.down.load(Ordering::SeqCst))
             .field("requests", &self.requests())
             .field("unauthorized", &self.unauthorized())
@@ -154,11 +229,12 @@ impl GitHttpServer {
             project_root: project_root.to_path_buf(),
             auth: None,
             port: 0,
+            tls: None,
         }
     }
 
     /// The URL of a repository, e.g. `url("remote.git")` is
-    /// `http://127.0.0.1:PORT/remote.git`. It holds no credentials.
+    /// `http://127.0.0.1:PORT/remote.git` (`https://` with TLS). It holds no credentials.
     pub fn url(&self, repo_relative_path: &str) -> String {
         format!(
             "{}://{}/{}",
@@ -170,19 +246,33 @@ impl GitHttpServer {
 
     /// Like [`url`](Self::url), with the basic-auth user and password in it
     /// (`http://user:pass@127.0.0.1:PORT/remote.git`), for the git CLI. Without
-    /// authentication it equals `url`.
+    /// authentication it equals `url`; when any user is accepted, the user is
+    /// [`TOKEN_URL_USER`].
     pub fn url_with_credentials(&self, repo_relative_path: &str) -> String {
         match &self.auth {
             None => self.url(repo_relative_path),
-            Some(c) => format!(
-                "{}://{}:{}@{}/{}",
-                self.scheme,
-                percent_encode(&c.user),
-                percent_encode(&c.password),
-                self.addr,
-                repo_relative_path.trim_start_matches('/')
-            ),
+            Some(c) => {
+                self.url_with_user_and_password(c.url_user(), &c.password, repo_relative_path)
+            }
         }
+    }
+
+    /// Like [`url`](Self::url), with this user and password in it (percent-encoded),
+    /// whatever the server accepts: for wrong-credential tests.
+    pub fn url_with_user_and_password(
+        &self,
+        user: &str,
+        password: &str,
+        repo_relative_path: &str,
+    ) -> String {
+        format!(
+            "{}://{}:{}@{}/{}",
+            self.scheme,
+            percent_encode(user),
+            percent_encode(password),
+            self.addr,
+            repo_relative_path.trim_start_matches('/')
+        )
     }
 
     /// The port the server listens on.
@@ -203,6 +293,15 @@ impl GitHttpServer {
     /// How many requests were answered `401 Unauthorized` so far.
     pub fn unauthorized(&self) -> usize {
         self.shared.unauthorized.load(Ordering::SeqCst)
+    }
+
+    /// How many connections failed their TLS handshake so far; always 0 without TLS.
+    /// A client that refuses the certificate during the handshake (`openssl s_client
+    /// -verify_return_error`) or speaks plain HTTP counts here. The git CLI (curl with
+    /// GnuTLS on Debian) and libgit2 check the certificate after the handshake and hang up
+    /// without a request instead: assert that [`requests`](Self::requests) stayed 0.
+    pub fn tls_failures(&self) -> usize {
+        self.shared.tls_failures.load(Ordering::SeqCst)
     }
 
     /// While `down` is true, every request is answered `503 Service Unavailable`, as by a
@@ -254,12 +353,13 @@ struct Shared {
     project_root: PathBuf,
     backend: PathBuf,
     home: TempDir,
-    expected_authorization: Option<String>,
-    remote_user: String,
+    auth: Option<Credentials>,
+    tls: Option<SslAcceptor>,
     down: AtomicBool,
     fail_next: AtomicUsize,
     requests: AtomicUsize,
     unauthorized: AtomicUsize,
+    tls_failures: AtomicUsize,
     conns: Mutex<Connections>,
 }
 
@@ -328,7 +428,19 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         let spawned = thread::Builder::new()
             .name(format!("git-http-conn-{id}"))
             .spawn(move || {
-                serve_connection(stream, peer, &conn_shared);
+                match &conn_shared.tls {
+                    None => serve_connection(stream, peer, &conn_shared),
+                    Some(acceptor) => match acceptor.accept(stream) {
+                        Ok(mut tls) => {
+                            serve_connection(&mut tls, peer, &conn_shared);
+                            // Best effort close_notify; the peer may be gone already.
+                            let _ = tls.shutdown();
+                        }
+                        Err(_) => {
+                            conn_shared.tls_failures.fetch_add(1, Ordering::SeqCst);
+                        }
+                    },
+                }
                 lock(&conn_shared.conns).open.remove(&id);
             });
         let mut conns = lock(&shared.conns);
@@ -604,26 +716,31 @@ fn handle(head: &RequestHead, body: &[u8], peer: SocketAddr, shared: &Shared) ->
     {
         return Response::text(503, "service unavailable (simulated outage)\n");
     }
-    if let Some(expected) = &shared.expected_authorization {
-        let given = head.header("Authorization").unwrap_or_default();
-        let matches = given.split_once(' ').is_some_and(|(scheme, token)| {
-            scheme.eq_ignore_ascii_case("basic")
-                && expected.strip_prefix("Basic ") == Some(token.trim())
-        });
-        if !matches {
-            shared.unauthorized.fetch_add(1, Ordering::SeqCst);
-            let mut response = Response::text(401, "authentication required\n");
-            response
-                .headers
-                .push(("WWW-Authenticate".into(), "Basic realm=\"git\"".into()));
-            return response;
-        }
-    }
-    run_backend(head, body, peer, shared)
+    let user = match &shared.auth {
+        None => "anonymous".to_owned(),
+        Some(credentials) => match credentials.check(head.header("Authorization")) {
+            Some(user) => user,
+            None => {
+                shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+                let mut response = Response::text(401, "authentication required\n");
+                response
+                    .headers
+                    .push(("WWW-Authenticate".into(), "Basic realm=\"git\"".into()));
+                return response;
+            }
+        },
+    };
+    run_backend(head, body, peer, &user, shared)
 }
 
-/// Runs `git http-backend` as a CGI for one request.
-fn run_backend(head: &RequestHead, body: &[u8], peer: SocketAddr, shared: &Shared) -> Response {
+/// Runs `git http-backend` as a CGI for one request of `user`.
+fn run_backend(
+    head: &RequestHead,
+    body: &[u8],
+    peer: SocketAddr,
+    user: &str,
+    shared: &Shared,
+) -> Response {
     // An absolute-form target (`http://host/path`) is reduced to its path.
     let mut target = head.target.as_str();
     if let Some(rest) = target
@@ -640,7 +757,7 @@ fn run_backend(head: &RequestHead, body: &[u8], peer: SocketAddr, shared: &Share
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_PROJECT_ROOT", &shared.project_root)
         .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("REMOTE_USER", &shared.remote_user)
+        .env("REMOTE_USER", user)
         .env("REMOTE_ADDR", peer.ip().to_string())
         .env("REQUEST_METHOD", &head.method)
         .env("PATH_INFO", percent_decode(path))
@@ -770,27 +887,6 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-fn base64_encode(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Returns a port on `127.0.0.1` that was free a moment ago (bound to port 0 and released).
 /// Another process may take it before it is used; prefer letting servers bind port 0.
 ///
@@ -808,19 +904,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_rfc4648() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-            ("alice:s3cret", "YWxpY2U6czNjcmV0"),
-        ] {
-            assert_eq!(base64_encode(input.as_bytes()), expected, "{input:?}");
+    fn credentials_check_user_and_password() {
+        use crate::encoding::base64_encode;
+        let header = |s: &str| format!("Basic {}", base64_encode(s.as_bytes()));
+        let alice = Credentials {
+            user: Some("alice".into()),
+            password: "s3cret".into(),
+        };
+        assert_eq!(
+            alice.check(Some(&header("alice:s3cret"))).as_deref(),
+            Some("alice")
+        );
+        let lower = header("alice:s3cret").replace("Basic", "basic");
+        assert_eq!(alice.check(Some(&lower)).as_deref(), Some("alice"));
+        for bad in ["bob:s3cret", "alice:wrong", "alice", "alice:s3cret:x", ""] {
+            assert_eq!(alice.check(Some(&header(bad))), None, "{bad}");
         }
+        assert_eq!(alice.check(None), None);
+        assert_eq!(alice.check(Some("Bearer s3cret")), None);
+        assert_eq!(alice.check(Some("Basic !!!")), None);
+
+        let token = Credentials {
+            user: None,
+            password: "tok:en".into(),
+        };
+        for user in ["x-token-auth", "oauth2", "x-access-token", ""] {
+            let given = header(&format!("{user}:tok:en"));
+            assert_eq!(token.check(Some(&given)).as_deref(), Some(user));
+        }
+        assert_eq!(token.check(Some(&header("oauth2:tok"))), None);
+        assert_eq!(token.url_user(), TOKEN_URL_USER);
+        assert_eq!(alice.url_user(), "alice");
     }
 
     #[test]
@@ -867,12 +981,16 @@ mod tests {
             project_root: PathBuf::from("/nonexistent"),
             backend: PathBuf::from("/nonexistent/git-http-backend"),
             home: tempfile::tempdir().unwrap(),
-            expected_authorization: Some(format!("Basic {}", base64_encode(b"u:p"))),
-            remote_user: "u".into(),
+            auth: Some(Credentials {
+                user: Some("u".into()),
+                password: "p".into(),
+            }),
+            tls: None,
             down: AtomicBool::new(false),
             fail_next: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             unauthorized: AtomicUsize::new(0),
+            tls_failures: AtomicUsize::new(0),
             conns: Mutex::new(Connections::default()),
         };
         let mut conn = Duplex {

@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::thread;
 
-use test_support::{BareRemote, GitHttpServer, free_port, git, try_git, try_git_with_env};
+use test_support::{
+    BareRemote, GitHttpServer, TOKEN_URL_USER, free_port, git, try_git, try_git_with_env,
+};
 
 use crate::{clone, commit_file};
 
@@ -364,4 +366,77 @@ fn free_port_is_bindable() {
     let port = free_port();
     assert_ne!(port, 0);
     std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+}
+
+#[test]
+fn a_token_passes_with_any_user_name() {
+    let (remote, _) = seeded();
+    let token = "ghp_t0ken/with:odd@chars";
+    let server = GitHttpServer::builder(remote.project_root())
+        .accept_any_user_with_password(token)
+        .start();
+    assert_eq!(
+        server.url_with_credentials("remote.git"),
+        format!(
+            "http://{TOKEN_URL_USER}:ghp_t0ken%2Fwith%3Aodd%40chars@127.0.0.1:{}/remote.git",
+            server.port()
+        )
+    );
+    // The user each push was made as, as git http-backend tells the hooks.
+    let users = remote.path().parent().unwrap().join("pushed-by");
+    remote.install_hook(
+        "post-receive",
+        &format!("echo \"$GIT_COMMITTER_NAME\" >> '{}'\n", users.display()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let work = clone(
+        &server.url_with_credentials("remote.git"),
+        dir.path(),
+        "work",
+    );
+    for (i, user) in ["x-token-auth", "oauth2", "x-access-token"]
+        .iter()
+        .enumerate()
+    {
+        let url = server.url_with_user_and_password(user, token, "remote.git");
+        let pushed = commit_file(&work, "who", user.as_bytes(), &format!("push {i}"));
+        git(&["push", "-q", &url, "HEAD:main"], &work);
+        assert_eq!(remote.head("main").as_deref(), Some(pushed.as_str()));
+    }
+    assert_eq!(
+        fs::read_to_string(&users).unwrap(),
+        "x-token-auth\noauth2\nx-access-token\n"
+    );
+
+    // A wrong token, whatever the user, is refused and counted.
+    for user in ["x-token-auth", "oauth2"] {
+        let before = server.unauthorized();
+        let url = server.url_with_user_and_password(user, "ghp_wrong", "remote.git");
+        let err = try_git(&["ls-remote", &url], dir.path()).unwrap_err();
+        assert!(err.stderr.contains("Authentication failed"), "{err}");
+        assert!(server.unauthorized() > before, "{server:?}");
+    }
+}
+
+#[test]
+fn a_token_as_the_basic_auth_password() {
+    let (remote, seed) = seeded();
+    let server = GitHttpServer::builder(remote.project_root())
+        .basic_auth("x-access-token", "t0ken")
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let listed = git(
+        &[
+            "ls-remote",
+            &server.url_with_credentials("remote.git"),
+            "refs/heads/main",
+        ],
+        dir.path(),
+    );
+    assert!(listed.starts_with(&seed), "{listed}");
+    // Here the user name matters.
+    let url = server.url_with_user_and_password("oauth2", "t0ken", "remote.git");
+    let err = try_git(&["ls-remote", &url], dir.path()).unwrap_err();
+    assert!(err.stderr.contains("Authentication failed"), "{err}");
+    assert!(server.unauthorized() >= 1);
 }

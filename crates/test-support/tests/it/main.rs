@@ -1,8 +1,11 @@
-//! `test-support` exercised with the git CLI only: the bare remote and its other user,
-//! and the smart-HTTP server (auth, pushes, hooks, outages, concurrency, chunked bodies).
+//! `test-support` exercised with the git CLI (and the OpenSSH and OpenSSL command-line
+//! tools) only: the bare remote and its other user, the smart-HTTP server (auth, tokens,
+//! pushes, hooks, outages, concurrency, chunked bodies), HTTPS with a test CA, and sshd.
 
 mod http;
 mod remote;
+mod ssh;
+mod tls;
 
 use std::fs;
 use std::path::{Path, PathBuf};
