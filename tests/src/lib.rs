@@ -110,13 +110,20 @@ impl Server {
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.yml");
-        let full = format!("{config}\nserver:\n  host: 127.0.0.1\n  grpc_port: 0\n  http_port: 0\n");
+        let full =
+            format!("{config}\nserver:\n  host: 127.0.0.1\n  grpc_port: 0\n  http_port: 0\n");
         std::fs::write(&config_path, full).expect("write config");
         let ready = dir.path().join("ready.json");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut cmd = flipt_storage();
-        cmd.arg("serve").arg("--config").arg(&config_path).arg("--ready-file").arg(&ready);
-        cmd.stdout(log.try_clone().expect("log")).stderr(log).current_dir(dir.path());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--ready-file")
+            .arg(&ready);
+        cmd.stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .current_dir(dir.path());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -126,14 +133,25 @@ impl Server {
             if let Ok(text) = std::fs::read_to_string(&ready) {
                 let v: serde_json::Value = serde_json::from_str(&text).expect("ready file is JSON");
                 let addr = |k: &str| v[k].as_str().expect("address").to_owned();
-                return Server { child, grpc: format!("http://{}", addr("grpc")), http: format!("http://{}", addr("http")), dir };
+                return Server {
+                    child,
+                    grpc: format!("http://{}", addr("grpc")),
+                    http: format!("http://{}", addr("http")),
+                    dir,
+                };
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("flipt-storage exited with {status} before listening:\n{}", std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
+                panic!(
+                    "flipt-storage exited with {status} before listening:\n{}",
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+                );
             }
             if std::time::Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("flipt-storage did not listen within 30s:\n{}", std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
+                panic!(
+                    "flipt-storage did not listen within 30s:\n{}",
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -151,7 +169,10 @@ impl Server {
 
     /// Sends SIGTERM and waits (at most 30 s) for the exit code.
     pub fn stop(mut self) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -159,7 +180,10 @@ impl Server {
             }
             if std::time::Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("flipt-storage did not stop within 30s after SIGTERM:\n{}", self.log());
+                panic!(
+                    "flipt-storage did not stop within 30s after SIGTERM:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -8,11 +8,16 @@ use storage_proto::flipt::storage::v1::storage_service_client::StorageServiceCli
 use tonic::Code;
 
 async fn client(s: &Server) -> StorageServiceClient<tonic::transport::Channel> {
-    StorageServiceClient::connect(s.grpc.clone()).await.expect("connect")
+    StorageServiceClient::connect(s.grpc.clone())
+        .await
+        .expect("connect")
 }
 
 fn http_get(url: &str) -> (u16, String) {
-    let out = std::process::Command::new("curl").args(["-s", "-o", "-", "-w", "\n%{http_code}", url]).output().expect("curl");
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_owned())
@@ -20,32 +25,71 @@ fn http_get(url: &str) -> (u16, String) {
 
 fn http_post(url: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
     let mut cmd = std::process::Command::new("curl");
-    cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", body, url]);
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "POST",
+        "--data-binary",
+        body,
+        url,
+    ]);
     for (k, v) in headers {
         cmd.arg("-H").arg(format!("{k}: {v}"));
     }
     let out = cmd.output().expect("curl");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_default_configuration_serves_one_memory_storage() {
     let s = Server::start("");
     let mut c = client(&s).await;
-    let list = c.list_storages(pb::ListStoragesRequest {}).await.unwrap().into_inner();
+    let list = c
+        .list_storages(pb::ListStoragesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(list.storages.len(), 1);
     let st = &list.storages[0];
-    assert_eq!((st.id.as_str(), st.backend.as_str(), st.branch.as_str(), st.remote.as_str()), ("default", "memory", "main", ""));
+    assert_eq!(
+        (
+            st.id.as_str(),
+            st.backend.as_str(),
+            st.branch.as_str(),
+            st.remote.as_str()
+        ),
+        ("default", "memory", "main", "")
+    );
     assert_eq!(st.head.len(), 40);
-    let readme = c.read_file(pb::ReadFileRequest { storage_id: "default".into(), path: "README.md".into(), revision: None }).await.unwrap().into_inner();
-    assert!(String::from_utf8_lossy(&readme.content).starts_with("# Flipt Configuration Repository"));
+    let readme = c
+        .read_file(pb::ReadFileRequest {
+            storage_id: "default".into(),
+            path: "README.md".into(),
+            revision: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        String::from_utf8_lossy(&readme.content).starts_with("# Flipt Configuration Repository")
+    );
     assert_eq!(readme.revision, st.head);
     assert_eq!(http_get(&format!("{}/health", s.http)).0, 200);
     let (code, body) = http_get(&format!("{}/ready", s.http));
     assert_eq!(code, 200, "{body}");
     let (code, metrics) = http_get(&format!("{}/metrics", s.http));
     assert_eq!(code, 200);
-    assert!(metrics.contains("flipt_storage_syncs_total{storage=\"default\",result=\"ok\"}"), "{metrics}");
+    assert!(
+        metrics.contains("flipt_storage_syncs_total{storage=\"default\",result=\"ok\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("flipt_grpc_request_duration_seconds_count{method=\"/flipt.storage.v1.StorageService/ListStorages\"} 1"), "{metrics}");
     assert!(s.log().contains("listening grpc="), "{}", s.log());
     assert_eq!(s.stop(), Some(0), "SIGTERM is a clean exit");
@@ -55,48 +99,141 @@ async fn the_default_configuration_serves_one_memory_storage() {
 async fn commits_files_history_and_watch() {
     let s = Server::start("");
     let mut c = client(&s).await;
-    let head = c.get_storage_status(pb::GetStorageStatusRequest { storage_id: "default".into() }).await.unwrap().into_inner().head;
-    let mut watch = c.watch(pb::WatchRequest { storage_id: "default".into(), from_revision: None }).await.unwrap().into_inner();
+    let head = c
+        .get_storage_status(pb::GetStorageStatusRequest {
+            storage_id: "default".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .head;
+    let mut watch = c
+        .watch(pb::WatchRequest {
+            storage_id: "default".into(),
+            from_revision: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(first.to, head);
-    let change = |path: &str, content: &str| pb::FileChange { path: path.into(), change: Some(pb::file_change::Change::Content(content.as_bytes().to_vec())) };
+    let change = |path: &str, content: &str| pb::FileChange {
+        path: path.into(),
+        change: Some(pb::file_change::Change::Content(
+            content.as_bytes().to_vec(),
+        )),
+    };
     let out = c
         .commit(pb::CommitRequest {
             storage_id: "default".into(),
             base_revision: Some(head.clone()),
-            changes: vec![change("production/default/features.yaml", "version: \"1.6\"\n")],
+            changes: vec![change(
+                "production/default/features.yaml",
+                "version: \"1.6\"\n",
+            )],
             message: "add features".into(),
-            author: Some(pb::Author { name: "Ada".into(), email: "ada@example.com".into() }),
+            author: Some(pb::Author {
+                name: "Ada".into(),
+                email: "ada@example.com".into(),
+            }),
         })
         .await
         .unwrap()
         .into_inner();
     assert!(out.committed);
     let event = watch.message().await.unwrap().unwrap();
-    assert_eq!((event.from.as_str(), event.to.as_str()), (head.as_str(), out.revision.as_str()));
-    assert_eq!(event.changed_paths, vec!["production/default/features.yaml".to_owned()]);
-    let files = c.list_files(pb::ListFilesRequest { storage_id: "default".into(), prefix: Some("production".into()), revision: None }).await.unwrap().into_inner();
-    assert_eq!(files.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["production/default/features.yaml"]);
-    let history = c.list_commits(pb::ListCommitsRequest { storage_id: "default".into(), from: None, limit: Some(10) }).await.unwrap().into_inner();
+    assert_eq!(
+        (event.from.as_str(), event.to.as_str()),
+        (head.as_str(), out.revision.as_str())
+    );
+    assert_eq!(
+        event.changed_paths,
+        vec!["production/default/features.yaml".to_owned()]
+    );
+    let files = c
+        .list_files(pb::ListFilesRequest {
+            storage_id: "default".into(),
+            prefix: Some("production".into()),
+            revision: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        files
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        ["production/default/features.yaml"]
+    );
+    let history = c
+        .list_commits(pb::ListCommitsRequest {
+            storage_id: "default".into(),
+            from: None,
+            limit: Some(10),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(history.commits.len(), 2);
     assert_eq!(history.commits[0].message, "add features");
     assert_eq!(history.commits[0].author.as_ref().unwrap().name, "Ada");
-    assert_eq!(history.commits[0].changed_paths, vec!["production/default/features.yaml".to_owned()]);
+    assert_eq!(
+        history.commits[0].changed_paths,
+        vec!["production/default/features.yaml".to_owned()]
+    );
     // A stale base revision and a changed file: ABORTED; bad input: INVALID_ARGUMENT.
     let stale = c
-        .commit(pb::CommitRequest { storage_id: "default".into(), base_revision: Some(head.clone()), changes: vec![change("production/default/features.yaml", "x")], message: "m".into(), author: None })
+        .commit(pb::CommitRequest {
+            storage_id: "default".into(),
+            base_revision: Some(head.clone()),
+            changes: vec![change("production/default/features.yaml", "x")],
+            message: "m".into(),
+            author: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
     for bad in ["../escape", ".git/config", "/abs", "a\0b"] {
-        let e = c.commit(pb::CommitRequest { storage_id: "default".into(), base_revision: None, changes: vec![change(bad, "x")], message: "m".into(), author: None }).await.unwrap_err();
+        let e = c
+            .commit(pb::CommitRequest {
+                storage_id: "default".into(),
+                base_revision: None,
+                changes: vec![change(bad, "x")],
+                message: "m".into(),
+                author: None,
+            })
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{bad}: {e:?}");
     }
-    let e = c.commit(pb::CommitRequest { storage_id: "default".into(), base_revision: Some("deadbeef".into()), changes: vec![change("a", "x")], message: "m".into(), author: None }).await.unwrap_err();
+    let e = c
+        .commit(pb::CommitRequest {
+            storage_id: "default".into(),
+            base_revision: Some("deadbeef".into()),
+            changes: vec![change("a", "x")],
+            message: "m".into(),
+            author: None,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    let e = c.read_file(pb::ReadFileRequest { storage_id: "nope".into(), path: "README.md".into(), revision: None }).await.unwrap_err();
+    let e = c
+        .read_file(pb::ReadFileRequest {
+            storage_id: "nope".into(),
+            path: "README.md".into(),
+            revision: None,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let e = c.suspend(pb::SuspendRequest { storage_id: "default".into() }).await.unwrap_err();
+    let e = c
+        .suspend(pb::SuspendRequest {
+            storage_id: "default".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "no remote to suspend");
     assert_eq!(s.stop(), Some(0));
 }
@@ -110,13 +247,23 @@ async fn authentication_and_webhooks() {
     );
     let s = Server::start(&config);
     let mut c = client(&s).await;
-    let e = c.list_storages(pb::ListStoragesRequest {}).await.unwrap_err();
+    let e = c
+        .list_storages(pb::ListStoragesRequest {})
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     let mut wrong = tonic::Request::new(pb::ListStoragesRequest {});
-    wrong.metadata_mut().insert("authorization", "Bearer nope".parse().unwrap());
-    assert_eq!(c.list_storages(wrong).await.unwrap_err().code(), Code::Unauthenticated);
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(
+        c.list_storages(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     let mut right = tonic::Request::new(pb::ListStoragesRequest {});
-    right.metadata_mut().insert("authorization", "Bearer tok-123".parse().unwrap());
+    right
+        .metadata_mut()
+        .insert("authorization", "Bearer tok-123".parse().unwrap());
     let list = c.list_storages(right).await.unwrap().into_inner();
     assert_eq!(list.storages[0].remote, remote.file_url());
     // Health stays open.
@@ -125,25 +272,61 @@ async fn authentication_and_webhooks() {
     let theirs = remote.cli_commit("main", &[("x", Some("1"))], "theirs");
     let url = format!("{}/api/v1/storages/default/webhook", s.http);
     assert_eq!(http_post(&url, "{}", &[]), 401);
-    assert_eq!(http_post(&url, "{}", &[("X-Hub-Signature-256", "sha256=00")]), 401);
-    assert_eq!(http_post(&format!("{}/api/v1/storages/other/webhook", s.http), "{}", &[]), 404);
+    assert_eq!(
+        http_post(&url, "{}", &[("X-Hub-Signature-256", "sha256=00")]),
+        401
+    );
+    assert_eq!(
+        http_post(
+            &format!("{}/api/v1/storages/other/webhook", s.http),
+            "{}",
+            &[]
+        ),
+        404
+    );
     let status = |c: &mut StorageServiceClient<tonic::transport::Channel>| {
-        let mut r = tonic::Request::new(pb::GetStorageStatusRequest { storage_id: "default".into() });
-        r.metadata_mut().insert("authorization", "Bearer tok-123".parse().unwrap());
+        let mut r = tonic::Request::new(pb::GetStorageStatusRequest {
+            storage_id: "default".into(),
+        });
+        r.metadata_mut()
+            .insert("authorization", "Bearer tok-123".parse().unwrap());
         let mut c = c.clone();
         async move { c.get_storage_status(r).await.unwrap().into_inner().head }
     };
-    assert_ne!(status(&mut c).await, theirs.trim(), "not fetched before the webhook");
+    assert_ne!(
+        status(&mut c).await,
+        theirs.trim(),
+        "not fetched before the webhook"
+    );
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hook-secret").unwrap();
     mac.update(b"{}");
-    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(http_post(&url, "{}", &[("X-Hub-Signature-256", &format!("sha256={sig}"))]), 202);
+    let sig: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        http_post(
+            &url,
+            "{}",
+            &[("X-Hub-Signature-256", &format!("sha256={sig}"))]
+        ),
+        202
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while status(&mut c).await != theirs.trim() {
-        assert!(std::time::Instant::now() < deadline, "the webhook did not trigger a refresh");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook did not trigger a refresh"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(!s.log().contains("tok-123") && !s.log().contains("hook-secret"), "{}", s.log());
+    assert!(
+        !s.log().contains("tok-123") && !s.log().contains("hook-secret"),
+        "{}",
+        s.log()
+    );
     assert_eq!(s.stop(), Some(0));
 }
 
@@ -152,7 +335,12 @@ async fn a_strict_start_against_an_unreachable_remote_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.yml");
     std::fs::write(&config, "storage:\n  default:\n    remote: http://127.0.0.1:9/remote.git\nserver:\n  grpc_port: 0\n  http_port: 0\n").unwrap();
-    let out = integration_tests::run(integration_tests::flipt_storage().arg("serve").arg("--config").arg(&config));
+    let out = integration_tests::run(
+        integration_tests::flipt_storage()
+            .arg("serve")
+            .arg("--config")
+            .arg(&config),
+    );
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("starting storage `default`"), "{out:?}");
 }

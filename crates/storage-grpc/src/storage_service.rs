@@ -461,7 +461,10 @@ impl StorageService for StorageApi {
                     }
                     _ = tx.closed() => return,
                     // Dropping the sender ends the stream cleanly.
-                    _ = shutdown.cancelled() => return,
+                    _ = shutdown.cancelled() => {
+                        tracing::debug!("watch stream ended by shutdown");
+                        return;
+                    }
                 }
             }
         });

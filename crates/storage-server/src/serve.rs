@@ -144,6 +144,7 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
         registry.clone(),
         StorageApiOptions {
             max_watch_streams: config.server.max_concurrent_streams as usize,
+            shutdown: cancel.clone(),
             ..Default::default()
         },
     );
@@ -201,9 +202,20 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
     if let Some(path) = &ready_file {
         write_ready_file(path, grpc_addr, http_addr)?;
     }
-    let (g, h) = tokio::join!(grpc, http);
-    g.context("gRPC server failed")?;
-    h.context("HTTP server failed")?;
+    // After the signal, in-flight requests (writes included) get a grace period; a client
+    // that keeps its connection open past it does not keep the process alive.
+    let grace = config.server.git_timeout + std::time::Duration::from_secs(2);
+    let servers = async { tokio::join!(grpc, http) };
+    tokio::pin!(servers);
+    tokio::select! {
+        (g, h) = &mut servers => {
+            g.context("gRPC server failed")?;
+            h.context("HTTP server failed")?;
+        }
+        () = async { cancel.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; stopping anyway");
+        }
+    }
     for l in loops {
         let _ = l.await;
     }
