@@ -213,7 +213,14 @@ fn network_error(remote: &Remote, what: &str, e: git2::Error, outcome: &RefCell<
         (_, git2::ErrorClass::Ssh) if lower.contains("hostkey") || lower.contains("host key") => {
             Error::Untrusted(message)
         }
-        _ if lower.contains("status code: 401") || lower.contains("authentication") => {
+        _ if lower.contains("extract public key from private key") => Error::Unauthenticated {
+            message: format!("{message} (wrong passphrase, or a key format libssh2 cannot read)"),
+            source: Some(Box::new(e)),
+        },
+        _ if lower.contains("status code: 401")
+            || lower.contains("authentication")
+            || lower.contains("failed to authenticate") =>
+        {
             Error::Unauthenticated {
                 message,
                 source: Some(Box::new(e)),

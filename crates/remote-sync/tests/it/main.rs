@@ -7,3 +7,4 @@ mod credentials;
 mod faults;
 mod local;
 mod remote;
+mod transports;
