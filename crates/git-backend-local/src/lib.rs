@@ -6,7 +6,8 @@
 //! directory that is not a repository is refused and nothing is written to it; a repository
 //! that has commits but not the configured branch is refused with the list of its branches.
 //! Changes made by other programs (a `git commit`, a `git push` into it) reach
-//! [`GitBackend::subscribe`] subscribers within seconds. In a normal repository whose `HEAD`
+//! [`GitBackend::subscribe`] subscribers at once through filesystem notifications (inotify),
+//! and within `poll_interval` (2 s) through a periodic check that always runs. In a normal repository whose `HEAD`
 //! is on the served branch, reference updates also update the index and working tree for the
 //! paths that changed, where both still match the previous commit, as `git checkout` would.
 //!
@@ -66,11 +67,48 @@ pub struct LocalBackend {
     store: Store,
     path: PathBuf,
     bare: bool,
-    /// Dropping the last clone stops the reference poller.
-    _poller: std::sync::Arc<std::sync::mpsc::Sender<()>>,
+    /// Dropping the last clone stops the reference poller and the filesystem watcher.
+    _watch: std::sync::Arc<RefWatch>,
 }
 
 git2_support::delegate_git_backend!(LocalBackend, store);
+
+/// What keeps reference changes flowing: the poller's wake-up channel and, where the platform
+/// has them, filesystem notifications that wake it at once.
+#[derive(Debug)]
+struct RefWatch {
+    _poller: std::sync::mpsc::Sender<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// Watches `refs/` and the git directory (`packed-refs`, `HEAD`); every event wakes the
+/// poller. `None` (a warning is logged) where notifications are not available: the periodic
+/// check still runs.
+fn watch_refs(
+    gitdir: &Path,
+    wake: std::sync::mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let mut watcher = match notify::recommended_watcher(
+        move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = wake.send(());
+            }
+        },
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "filesystem notifications are not available; commits made by other programs are noticed by the periodic check");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&gitdir.join("refs"), notify::RecursiveMode::Recursive) {
+        tracing::warn!(error = %e, "cannot watch the repository's references; relying on the periodic check");
+        return None;
+    }
+    let _ = watcher.watch(gitdir, notify::RecursiveMode::NonRecursive);
+    Some(watcher)
+}
 
 impl LocalBackend {
     /// Opens (or creates) the repository as BEHAVIOUR §2 says. Blocking: call it from a
@@ -80,11 +118,20 @@ impl LocalBackend {
         let hook = (!opened.bare).then(|| worktree::hook(options.branch.clone()));
         let store = Store::open_disk("local", &opened.path, hook)?;
         let poller = store.spawn_ref_poller(options.poll_interval);
+        let gitdir = if opened.bare {
+            opened.path.clone()
+        } else {
+            opened.path.join(".git")
+        };
+        let watcher = watch_refs(&gitdir, poller.clone());
         Ok(LocalBackend {
             store,
             path: opened.path,
             bare: opened.bare,
-            _poller: std::sync::Arc::new(poller),
+            _watch: std::sync::Arc::new(RefWatch {
+                _poller: poller,
+                _watcher: watcher,
+            }),
         })
     }
 
