@@ -91,7 +91,15 @@ fn watch_refs(
     use notify::Watcher as _;
     let mut watcher = match notify::recommended_watcher(
         move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Only changes: the poller's own reading of `refs/` makes open and close events,
+            // which would wake it again at once, for ever (a core spent while idle).
+            use notify::event::{AccessKind, AccessMode, EventKind};
+            let change = |kind: &EventKind| match kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                EventKind::Access(_) => false,
+                _ => true,
+            };
+            if event.is_ok_and(|e| change(&e.kind)) {
                 let _ = wake.send(());
             }
         },

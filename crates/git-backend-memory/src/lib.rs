@@ -96,6 +96,14 @@ impl MemoryBackend {
                 max_packs: options.max_packs.max(2),
             },
         )?;
+        // libgit2's `init` gives the directory it initialises mode 0755; make it private again
+        // (as `tempfile` made it) before any object is written to it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::storage("cannot make the scratch directory private", e))?;
+        }
         Ok(MemoryBackend {
             store,
             scratch: Arc::new(scratch),
