@@ -25,6 +25,19 @@ pub(crate) enum Command {
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
+    /// Validate Flipt resources the way the server would: a directory of features files, or
+    /// a repository at HEAD (or `--ref`). Prints every problem with file and location and
+    /// exits 1 if there is any.
+    Validate {
+        /// A directory, or a git repository (bare or with `.git`). Default: `.`.
+        path: Option<PathBuf>,
+        /// In a repository: the branch, full reference or commit id to check (default HEAD).
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        /// In a repository: the environment directory inside it (default: the root).
+        #[arg(long, default_value = "")]
+        directory: String,
+    },
     /// Check or show a configuration.
     Config {
         #[command(subcommand)]

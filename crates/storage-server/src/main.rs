@@ -10,6 +10,7 @@ mod config_cmd;
 mod http;
 mod logging;
 mod serve;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,11 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Config { command } => config_cmd::run(command),
         cli::Command::Serve { config, ready_file } => run_server(config.as_deref(), ready_file),
+        cli::Command::Validate {
+            path,
+            reference,
+            directory,
+        } => validate::run(path, reference, &directory),
     }
 }
 

@@ -1,0 +1,712 @@
+//! Writes of namespaces, flags and segments, as re-appliable operations ([`WriteOp`]): each
+//! plan reads the current head, checks the client's revision per resource, validates, and
+//! returns the file changes and the commit message, or a refusal.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use git_backend::{
+    Change, EntryKind, GitBackend, ObjectId, Plan, Refusal, RepoPath, WriteContext, WriteOp,
+};
+
+use crate::config::{
+    self, CONFIG_FILES, ChangeRecord, EnvironmentInfo, RepositoryConfig, ResourceKind, Verb,
+};
+use crate::document::FeaturesFile;
+use crate::error::{Error, Result};
+use crate::key::validate_key;
+use crate::model::*;
+use crate::snapshot::{FEATURES_FILES, join, normalise_directory};
+use crate::template::Template;
+use crate::validate;
+
+/// One change to make.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// Create a namespace (`ALREADY_EXISTS` if it exists; `default` always does).
+    CreateNamespace(Namespace),
+    /// Update a namespace's name and description (`NOT_FOUND` if absent).
+    UpdateNamespace(Namespace),
+    /// Delete a namespace and its file (`default` is protected; absent: nothing to do).
+    DeleteNamespace(String),
+    /// Create a flag (`ALREADY_EXISTS` if it exists).
+    CreateFlag {
+        /// The namespace key.
+        namespace: String,
+        /// The flag.
+        flag: Flag,
+    },
+    /// Update a flag in place (`NOT_FOUND` if absent).
+    UpdateFlag {
+        /// The namespace key.
+        namespace: String,
+        /// The flag.
+        flag: Flag,
+    },
+    /// Delete a flag (absent: nothing to do).
+    DeleteFlag {
+        /// The namespace key.
+        namespace: String,
+        /// The flag key.
+        key: String,
+    },
+    /// Create a segment (`ALREADY_EXISTS` if it exists).
+    CreateSegment {
+        /// The namespace key.
+        namespace: String,
+        /// The segment.
+        segment: Segment,
+    },
+    /// Update a segment in place (`NOT_FOUND` if absent).
+    UpdateSegment {
+        /// The namespace key.
+        namespace: String,
+        /// The segment.
+        segment: Segment,
+    },
+    /// Delete a segment (absent: nothing to do; used by a flag: refused).
+    DeleteSegment {
+        /// The namespace key.
+        namespace: String,
+        /// The segment key.
+        key: String,
+    },
+}
+
+/// What an operation touches, for the per-resource precondition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Touch {
+    /// The namespace's whole file.
+    File,
+    Flag(String),
+    Segment(String),
+}
+
+impl Operation {
+    fn namespace(&self) -> &str {
+        match self {
+            Operation::CreateNamespace(n) | Operation::UpdateNamespace(n) => &n.key,
+            Operation::DeleteNamespace(k) => k,
+            Operation::CreateFlag { namespace, .. }
+            | Operation::UpdateFlag { namespace, .. }
+            | Operation::DeleteFlag { namespace, .. }
+            | Operation::CreateSegment { namespace, .. }
+            | Operation::UpdateSegment { namespace, .. }
+            | Operation::DeleteSegment { namespace, .. } => namespace,
+        }
+    }
+
+    fn touch(&self) -> Touch {
+        match self {
+            Operation::CreateNamespace(_)
+            | Operation::UpdateNamespace(_)
+            | Operation::DeleteNamespace(_) => Touch::File,
+            Operation::CreateFlag { flag, .. } | Operation::UpdateFlag { flag, .. } => {
+                Touch::Flag(flag.key.clone())
+            }
+            Operation::DeleteFlag { key, .. } => Touch::Flag(key.clone()),
+            Operation::CreateSegment { segment, .. } | Operation::UpdateSegment { segment, .. } => {
+                Touch::Segment(segment.key.clone())
+            }
+            Operation::DeleteSegment { key, .. } => Touch::Segment(key.clone()),
+        }
+    }
+
+    /// Checks every key the operation carries, so that no bad key reaches a tree path.
+    fn check_keys(&self) -> Result<()> {
+        validate_key("namespace", self.namespace())?;
+        match self {
+            Operation::CreateFlag { flag, .. } | Operation::UpdateFlag { flag, .. } => {
+                validate_key("flag", &flag.key)?;
+                for v in &flag.variants {
+                    validate_key("variant", &v.key)?;
+                }
+                for s in flag.segment_keys() {
+                    validate_key("segment", s)?;
+                }
+            }
+            Operation::DeleteFlag { key, .. } => validate_key("flag", key)?,
+            Operation::CreateSegment { segment, .. } | Operation::UpdateSegment { segment, .. } => {
+                validate_key("segment", &segment.key)?;
+            }
+            Operation::DeleteSegment { key, .. } => validate_key("segment", key)?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The environment a write goes to, and the server's commit template.
+#[derive(Debug, Clone, Default)]
+pub struct WriteTarget {
+    /// The environment (its `directory` is where its namespaces are).
+    pub environment: EnvironmentInfo,
+    /// The server's `templates.commit_message`, used when `flipt.yaml` has none.
+    pub server_commit_template: Option<Template>,
+    /// Parsed namespace files shared by the writes to this environment.
+    pub cache: Arc<FileCache>,
+}
+
+/// Namespace files parsed by earlier writes, by content: a write whose namespace file is one
+/// that an earlier write read or produced does not parse it again (a namespace file of 100
+/// flags takes milliseconds to parse; the rest of a write, far less). Entries are keyed by
+/// the file's path and bytes, so a stale entry is never used. Bounded.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    files: HashMap<u64, CachedFile>,
+    order: VecDeque<u64>,
+}
+
+/// A parsed file with the path and bytes it was parsed from.
+#[derive(Debug)]
+struct CachedFile {
+    path: String,
+    bytes: Arc<[u8]>,
+    file: Arc<FeaturesFile>,
+}
+
+/// Files kept at most.
+const CACHE_FILES: usize = 256;
+
+fn content_key(path: &str, bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    path.hash(&mut h);
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+impl FileCache {
+    /// How many files it holds.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |i| i.files.len())
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, path: &str, bytes: &[u8]) -> Option<FeaturesFile> {
+        let inner = self.inner.lock().ok()?;
+        let c = inner.files.get(&content_key(path, bytes))?;
+        (c.path == path && &c.bytes[..] == bytes).then(|| (*c.file).clone())
+    }
+
+    fn put(&self, path: &str, bytes: Arc<[u8]>, file: FeaturesFile) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let key = content_key(path, &bytes);
+        let entry = CachedFile {
+            path: path.to_owned(),
+            bytes,
+            file: Arc::new(file),
+        };
+        if inner.files.insert(key, entry).is_none() {
+            inner.order.push_back(key);
+        }
+        while inner.order.len() > CACHE_FILES {
+            if let Some(old) = inner.order.pop_front() {
+                inner.files.remove(&old);
+            }
+        }
+    }
+}
+
+/// A write of one or more operations, committed together. Implements [`WriteOp`], so the
+/// sync engine can plan it again on a newer head.
+#[derive(Debug, Clone)]
+pub struct ResourceWrite {
+    target: Arc<WriteTarget>,
+    operations: Vec<Operation>,
+}
+
+/// A namespace's file as loaded at head, and its edits.
+#[derive(Debug)]
+struct NsFile {
+    /// Path and blob at head, if it exists.
+    at_head: Option<(String, ObjectId)>,
+    path: String,
+    file: FeaturesFile,
+    /// Whether the file exists now (after the operations so far).
+    exists: bool,
+}
+
+fn resource_name(kind: ResourceKind, namespace: &str, key: &str) -> String {
+    format!("{}.{}/{namespace}/{key}", kind.package(), kind.name())
+}
+
+impl ResourceWrite {
+    /// One operation.
+    pub fn new(target: Arc<WriteTarget>, operation: Operation) -> Self {
+        ResourceWrite {
+            target,
+            operations: vec![operation],
+        }
+    }
+
+    /// Several operations in one commit, applied in order.
+    pub fn batch(target: Arc<WriteTarget>, operations: Vec<Operation>) -> Self {
+        ResourceWrite { target, operations }
+    }
+
+    /// The operations.
+    pub fn operations(&self) -> &[Operation] {
+        &self.operations
+    }
+
+    /// Plans the write on `ctx.head` (see [`WriteOp::plan`]), with this crate's error.
+    pub async fn plan_write(&self, ctx: WriteContext<'_>) -> Result<Plan> {
+        let dir = normalise_directory(&self.target.environment.directory)?;
+        for op in &self.operations {
+            op.check_keys()?;
+        }
+        let backend = ctx.backend;
+        let mut files: HashMap<String, NsFile> = HashMap::new();
+        for op in &self.operations {
+            let ns = op.namespace();
+            if !files.contains_key(ns) {
+                let loaded =
+                    load_namespace(backend, ctx.head, &dir, ns, &self.target.cache).await?;
+                files.insert(ns.to_owned(), loaded);
+            }
+        }
+        self.check_preconditions(&ctx, &dir, &files).await?;
+
+        let mut records = Vec::new();
+        for op in &self.operations {
+            let ns = op.namespace().to_owned();
+            let Some(f) = files.get_mut(&ns) else {
+                continue;
+            };
+            if let Some(record) = apply(op, &ns, f)? {
+                records.push(record);
+            }
+        }
+
+        let mut changes = Vec::new();
+        let mut keys: Vec<&String> = files.keys().collect();
+        keys.sort();
+        for ns in &keys {
+            let Some(f) = files.get(ns.as_str()) else {
+                continue;
+            };
+            if !f.exists || !f.file.is_changed() {
+                continue;
+            }
+            let (bytes, settled) = f.file.render_settled();
+            let verified = settled.is_some();
+            let problems: Vec<String> = if verified {
+                // The written text reads back as the edited documents: checking those is
+                // checking the file, without parsing it again.
+                let docs: Vec<_> = f
+                    .file
+                    .documents()
+                    .enumerate()
+                    .map(|(i, d)| (i, i + 1, d))
+                    .collect();
+                validate::document_problems(ns.as_str(), &docs)
+                    .into_iter()
+                    .map(|(_, n, p)| match p.item {
+                        Some(item) => format!("{} (document {n}, {item}): {}", f.path, p.message),
+                        None => format!("{} (document {n}): {}", f.path, p.message),
+                    })
+                    .collect()
+            } else {
+                validate::check_file(&f.path, ns.as_str(), &bytes)
+                    .2
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect()
+            };
+            if !problems.is_empty() {
+                return Err(Error::invalid(format!(
+                    "the write would leave namespace \"{ns}\" invalid: {}",
+                    problems.join("; ")
+                )));
+            }
+            if let Some(settled) = settled {
+                self.target
+                    .cache
+                    .put(&f.path, bytes.clone().into(), settled);
+            }
+            changes.push(Change::Put {
+                path: RepoPath::new(f.path.clone())?,
+                content: bytes,
+            });
+        }
+        for ns in &keys {
+            if let Some(NsFile {
+                at_head: Some((path, _)),
+                exists: false,
+                ..
+            }) = files.get(ns.as_str())
+            {
+                changes.push(Change::Delete {
+                    path: RepoPath::new(path.clone())?,
+                });
+            }
+        }
+        if changes.is_empty() || records.is_empty() {
+            return Ok(Plan::Nothing);
+        }
+        let config = load_config(backend, ctx.head, &dir).await?;
+        let message = config::commit_message(
+            config.commit_message.as_ref(),
+            self.target.server_commit_template.as_ref(),
+            &self.target.environment,
+            &records,
+        )
+        .map_err(|e| Error::FailedPrecondition(format!("commit message template: {e}")))?;
+        Ok(Plan::Commit { changes, message })
+    }
+
+    /// Each resource a write touches must be the same at the client's revision and at head.
+    async fn check_preconditions(
+        &self,
+        ctx: &WriteContext<'_>,
+        dir: &str,
+        files: &HashMap<String, NsFile>,
+    ) -> Result<()> {
+        let (Some(base), Some(head)) = (ctx.base, ctx.head) else {
+            return Ok(());
+        };
+        if base == head {
+            return Ok(());
+        }
+        let mut base_files: HashMap<&str, Option<FeaturesFile>> = HashMap::new();
+        for op in &self.operations {
+            let ns = op.namespace();
+            let Some(at_head) = files.get(ns) else {
+                continue;
+            };
+            let base_entry = namespace_entry(ctx.backend, Some(base), dir, ns).await?;
+            if base_entry == at_head.at_head {
+                continue;
+            }
+            let touch = op.touch();
+            let conflict = |resource: String| Error::Conflict {
+                resource,
+                base,
+                head,
+            };
+            let (kind, key) = match &touch {
+                Touch::File => return Err(conflict(format!("namespace {ns}"))),
+                Touch::Flag(k) => (ResourceKind::Flag, k),
+                Touch::Segment(k) => (ResourceKind::Segment, k),
+            };
+            if !base_files.contains_key(ns) {
+                let parsed = match &base_entry {
+                    None => Some(FeaturesFile::empty("")),
+                    Some((path, blob)) => {
+                        let bytes = ctx.backend.read_blob(*blob).await?;
+                        FeaturesFile::parse(path, &bytes).ok()
+                    }
+                };
+                base_files.insert(ns, parsed);
+            }
+            let name = format!("{} {ns}/{key}", kind.name().to_lowercase());
+            let Some(Some(base_file)) = base_files.get(ns) else {
+                // The file did not parse at the client's revision: treat it as changed.
+                return Err(conflict(name));
+            };
+            let same = match kind {
+                ResourceKind::Flag => base_file.flag(key) == at_head.file.flag(key),
+                _ => base_file.segment(key) == at_head.file.segment(key),
+            };
+            if !same {
+                return Err(conflict(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WriteOp for ResourceWrite {
+    async fn plan(&self, ctx: WriteContext<'_>) -> Result<Plan, Refusal> {
+        self.plan_write(ctx).await.map_err(Refusal::from)
+    }
+}
+
+/// Applies one operation to the namespace's file; the change to record, if any.
+fn apply(op: &Operation, ns: &str, f: &mut NsFile) -> Result<Option<ChangeRecord>> {
+    let exists = f.exists || ns == DEFAULT_NAMESPACE;
+    let record = |verb, kind, key: &str| {
+        Some(ChangeRecord {
+            verb,
+            kind,
+            namespace: if kind == ResourceKind::Namespace {
+                String::new()
+            } else {
+                ns.to_owned()
+            },
+            key: key.to_owned(),
+        })
+    };
+    let ensure_file = |f: &mut NsFile, namespace: &Namespace| {
+        if !f.exists {
+            f.file = FeaturesFile::empty(&f.path);
+            f.file
+                .push_document(crate::document::Document::new(namespace));
+            f.exists = true;
+        }
+    };
+    let need_namespace = |exists: bool| -> Result<()> {
+        if exists {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("namespace \"{ns}\" not found")))
+        }
+    };
+    Ok(match op {
+        Operation::CreateNamespace(n) => {
+            if exists {
+                return Err(Error::AlreadyExists(format!(
+                    "create namespace \"{ns}\": already exists"
+                )));
+            }
+            ensure_file(f, n);
+            record(Verb::Create, ResourceKind::Namespace, ns)
+        }
+        Operation::UpdateNamespace(n) => {
+            if !exists {
+                return Err(Error::NotFound(format!(
+                    "update namespace \"{ns}\": namespace \"{ns}\" not found"
+                )));
+            }
+            let before: Vec<_> = f.file.documents().cloned().collect();
+            let had_file = f.exists;
+            if f.exists {
+                f.file.set_namespace(n);
+            } else {
+                ensure_file(f, n);
+            }
+            let after: Vec<_> = f.file.documents().cloned().collect();
+            if had_file && before == after {
+                None
+            } else {
+                record(Verb::Update, ResourceKind::Namespace, ns)
+            }
+        }
+        Operation::DeleteNamespace(_) => {
+            if ns == DEFAULT_NAMESPACE {
+                return Err(Error::invalid("namespace \"default\" is protected"));
+            }
+            if !f.exists {
+                return Ok(None);
+            }
+            f.exists = false;
+            f.file = FeaturesFile::empty(&f.path);
+            f.at_head
+                .as_ref()
+                .and_then(|_| record(Verb::Delete, ResourceKind::Namespace, ns))
+        }
+        Operation::CreateFlag { flag, .. } | Operation::UpdateFlag { flag, .. } => {
+            need_namespace(exists)?;
+            let create = matches!(op, Operation::CreateFlag { .. });
+            let name = resource_name(ResourceKind::Flag, ns, &flag.key);
+            let present = f.exists && f.file.flag(&flag.key).is_some();
+            if create && present {
+                return Err(Error::AlreadyExists(format!(
+                    "create resource \"{name}\": already exists"
+                )));
+            }
+            if !create && !present {
+                return Err(Error::NotFound(format!(
+                    "update resource \"{name}\": not found"
+                )));
+            }
+            let problems = validate::flag_reference_problems(ns, flag, |s| {
+                f.exists && f.file.segment(s).is_some()
+            });
+            if !problems.is_empty() {
+                return Err(Error::invalid(problems.join("; ")));
+            }
+            ensure_file(f, &Namespace::new(DEFAULT_NAMESPACE, "Default"));
+            let before = f.file.flag(&flag.key).cloned();
+            f.file.put_flag(flag.clone());
+            (before.as_ref() != Some(flag)).then(|| ChangeRecord {
+                verb: if create { Verb::Create } else { Verb::Update },
+                kind: ResourceKind::Flag,
+                namespace: ns.to_owned(),
+                key: flag.key.clone(),
+            })
+        }
+        Operation::DeleteFlag { key, .. } => {
+            if !f.exists || f.file.remove_flag(key).is_none() {
+                return Ok(None);
+            }
+            record(Verb::Delete, ResourceKind::Flag, key)
+        }
+        Operation::CreateSegment { segment, .. } | Operation::UpdateSegment { segment, .. } => {
+            need_namespace(exists)?;
+            let create = matches!(op, Operation::CreateSegment { .. });
+            let name = resource_name(ResourceKind::Segment, ns, &segment.key);
+            let present = f.exists && f.file.segment(&segment.key).is_some();
+            if create && present {
+                return Err(Error::AlreadyExists(format!(
+                    "create resource \"{name}\": already exists"
+                )));
+            }
+            if !create && !present {
+                return Err(Error::NotFound(format!(
+                    "update resource \"{name}\": not found"
+                )));
+            }
+            ensure_file(f, &Namespace::new(DEFAULT_NAMESPACE, "Default"));
+            let before = f.file.segment(&segment.key).cloned();
+            f.file.put_segment(segment.clone());
+            (before.as_ref() != Some(segment)).then(|| ChangeRecord {
+                verb: if create { Verb::Create } else { Verb::Update },
+                kind: ResourceKind::Segment,
+                namespace: ns.to_owned(),
+                key: segment.key.clone(),
+            })
+        }
+        Operation::DeleteSegment { key, .. } => {
+            if !f.exists || f.file.segment(key).is_none() {
+                return Ok(None);
+            }
+            for flag in f.file.documents().flat_map(|d| d.flags.iter()) {
+                for (i, rule) in flag.rules.iter().enumerate() {
+                    if rule.segments.iter().any(|s| s == key) {
+                        return Err(Error::invalid(format!(
+                            "segment \"{key}\" is in use by flag \"{}\" rule {}",
+                            flag.key,
+                            i + 1
+                        )));
+                    }
+                }
+                for (i, rollout) in flag.rollouts.iter().enumerate() {
+                    if let RolloutRule::Segment(s) = &rollout.rule
+                        && s.segments.iter().any(|s| s == key)
+                    {
+                        return Err(Error::invalid(format!(
+                            "segment \"{key}\" is in use by flag \"{}\" rollout {}",
+                            flag.key,
+                            i + 1
+                        )));
+                    }
+                }
+            }
+            f.file.remove_segment(key);
+            record(Verb::Delete, ResourceKind::Segment, key)
+        }
+    })
+}
+
+/// The features file of a namespace at a commit: path and blob. More than one is refused.
+async fn namespace_entry(
+    backend: &dyn GitBackend,
+    commit: Option<ObjectId>,
+    dir: &str,
+    ns: &str,
+) -> Result<Option<(String, ObjectId)>> {
+    let Some(commit) = commit else {
+        return Ok(None);
+    };
+    let mut found = Vec::new();
+    let folder = RepoPath::new(join(dir, ns))?;
+    for e in backend.list_tree(commit, Some(&folder), false).await? {
+        if matches!(e.kind, EntryKind::File | EntryKind::Executable)
+            && FEATURES_FILES.contains(&e.path.rsplit('/').next().unwrap_or(""))
+        {
+            found.push((e.path, e.id));
+        }
+    }
+    if ns == DEFAULT_NAMESPACE {
+        let top = if dir.is_empty() {
+            None
+        } else {
+            Some(RepoPath::new(dir)?)
+        };
+        for e in backend.list_tree(commit, top.as_ref(), false).await? {
+            if matches!(e.kind, EntryKind::File | EntryKind::Executable)
+                && FEATURES_FILES.contains(&e.path.rsplit('/').next().unwrap_or(""))
+            {
+                found.push((e.path, e.id));
+            }
+        }
+    }
+    if found.len() > 1 {
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        return Err(Error::FailedPrecondition(format!(
+            "namespace \"{ns}\" has more than one features file ({})",
+            paths.join(", ")
+        )));
+    }
+    Ok(found.pop())
+}
+
+async fn load_namespace(
+    backend: &dyn GitBackend,
+    head: Option<ObjectId>,
+    dir: &str,
+    ns: &str,
+    cache: &FileCache,
+) -> Result<NsFile> {
+    let entry = namespace_entry(backend, head, dir, ns).await?;
+    let Some((path, blob)) = entry else {
+        let path = join(dir, &format!("{ns}/{}", FEATURES_FILES[0]));
+        return Ok(NsFile {
+            at_head: None,
+            file: FeaturesFile::empty(&path),
+            path,
+            exists: false,
+        });
+    };
+    let bytes = backend.read_blob(blob).await?;
+    if let Some(file) = cache.get(&path, &bytes) {
+        return Ok(NsFile {
+            file,
+            at_head: Some((path.clone(), blob)),
+            path,
+            exists: true,
+        });
+    }
+    let (pieces, text, problems) = validate::check_file(&path, ns, &bytes);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        return Err(Error::FailedPrecondition(format!(
+            "namespace \"{ns}\" does not validate at the current revision; fix it first: {}",
+            list.join("; ")
+        )));
+    }
+    let file = FeaturesFile::from_pieces(&path, &text, pieces);
+    cache.put(&path, bytes.into(), file.clone());
+    Ok(NsFile {
+        file,
+        at_head: Some((path.clone(), blob)),
+        path,
+        exists: true,
+    })
+}
+
+async fn load_config(
+    backend: &dyn GitBackend,
+    head: Option<ObjectId>,
+    dir: &str,
+) -> Result<RepositoryConfig> {
+    let Some(head) = head else {
+        return Ok(RepositoryConfig::default());
+    };
+    for name in CONFIG_FILES {
+        let path = RepoPath::new(join(dir, name))?;
+        if let Some(blob) = backend.read_file(head, &path).await? {
+            return RepositoryConfig::parse(path.as_str(), &blob.content).map_err(|problems| {
+                let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                Error::FailedPrecondition(list.join("; "))
+            });
+        }
+    }
+    Ok(RepositoryConfig::default())
+}

@@ -1,0 +1,280 @@
+//! Checks across the documents of a namespace (duplicates, references), and the command
+//! line's `validate`: every features file of an environment, from a commit or a directory.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use git_backend::{GitBackend, ObjectId};
+
+use crate::document::{self, DocProblem, List, Locator, ParsedPiece};
+use crate::error::Problem;
+use crate::model::*;
+use crate::snapshot;
+
+/// The reference problems of one flag, in Flipt's wording, given which segments exist.
+pub(crate) fn flag_reference_problems(
+    namespace: &str,
+    flag: &Flag,
+    segment_exists: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = format!("{namespace}/{}", flag.key);
+    let variants: HashSet<&str> = flag.variants.iter().map(|v| v.key.as_str()).collect();
+    for (i, rule) in flag.rules.iter().enumerate() {
+        for s in &rule.segments {
+            if !segment_exists(s) {
+                out.push(format!(
+                    "flag {name} rule {} references unknown segment \"{s}\"",
+                    i + 1
+                ));
+            }
+        }
+        for d in &rule.distributions {
+            if !variants.contains(d.variant.as_str()) {
+                out.push(format!(
+                    "flag {name} rule {} references unknown variant \"{}\"",
+                    i + 1,
+                    d.variant
+                ));
+            }
+        }
+    }
+    for (i, rollout) in flag.rollouts.iter().enumerate() {
+        if let RolloutRule::Segment(seg) = &rollout.rule {
+            for s in &seg.segments {
+                if !segment_exists(s) {
+                    out.push(format!(
+                        "flag {name} rollout {} references unknown segment \"{s}\"",
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(default) = &flag.default_variant
+        && !variants.contains(default.as_str())
+    {
+        out.push(format!(
+            "flag {name} default variant \"{default}\" is not one of its variants"
+        ));
+    }
+    out
+}
+
+/// Checks the documents of one namespace file: each document's namespace against the
+/// folder's, duplicate keys, and references. `docs` are the file's parsed pieces.
+pub(crate) fn namespace_problems(
+    namespace: &str,
+    pieces: &[ParsedPiece],
+) -> Vec<(usize, usize, DocProblem)> {
+    let docs: Vec<(usize, usize, &document::Document)> = pieces
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.doc.as_ref().map(|(n, d)| (i, *n, d)))
+        .collect();
+    document_problems(namespace, &docs)
+}
+
+/// The same checks over documents: (piece index, document number, document).
+pub(crate) fn document_problems(
+    namespace: &str,
+    docs: &[(usize, usize, &document::Document)],
+) -> Vec<(usize, usize, DocProblem)> {
+    let mut out = Vec::new();
+    let segments: HashSet<&str> = docs
+        .iter()
+        .flat_map(|(_, _, d)| d.segments.iter().map(|s| s.key.as_str()))
+        .collect();
+    let mut seen_flags: HashMap<&str, usize> = HashMap::new();
+    let mut seen_segments: HashMap<&str, usize> = HashMap::new();
+    for &(piece, number, doc) in docs {
+        if let Some(ns) = &doc.namespace
+            && ns.key() != namespace
+        {
+            out.push((
+                piece,
+                number,
+                DocProblem {
+                    item: Some("namespace".into()),
+                    at: None,
+                    field: Some("namespace"),
+                    message: format!(
+                        "the document's namespace \"{}\" is not its folder's, \"{namespace}\"",
+                        crate::key::shorten(ns.key())
+                    ),
+                },
+            ));
+        }
+        for (i, flag) in doc.flags.iter().enumerate() {
+            let item = || Some(format!("flag {}", flag.key));
+            if let Some(first) = seen_flags.insert(flag.key.as_str(), number) {
+                out.push((
+                    piece,
+                    number,
+                    DocProblem {
+                        item: item(),
+                        at: Some((List::Flags, i)),
+                        field: None,
+                        message: format!("duplicate flag key (also in document {first})"),
+                    },
+                ));
+            }
+            let mut variants = HashSet::new();
+            for v in &flag.variants {
+                if !variants.insert(v.key.as_str()) {
+                    out.push((
+                        piece,
+                        number,
+                        DocProblem {
+                            item: item(),
+                            at: Some((List::Flags, i)),
+                            field: None,
+                            message: format!("duplicate variant key \"{}\"", v.key),
+                        },
+                    ));
+                }
+            }
+            for message in flag_reference_problems(namespace, flag, |s| segments.contains(s)) {
+                out.push((
+                    piece,
+                    number,
+                    DocProblem {
+                        item: item(),
+                        at: Some((List::Flags, i)),
+                        field: None,
+                        message,
+                    },
+                ));
+            }
+        }
+        for (i, segment) in doc.segments.iter().enumerate() {
+            if let Some(first) = seen_segments.insert(segment.key.as_str(), number) {
+                out.push((
+                    piece,
+                    number,
+                    DocProblem {
+                        item: Some(format!("segment {}", segment.key)),
+                        at: Some((List::Segments, i)),
+                        field: None,
+                        message: format!("duplicate segment key (also in document {first})"),
+                    },
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Parses and checks one namespace file; every problem, with lines.
+pub(crate) fn check_file(
+    path: &str,
+    namespace: &str,
+    bytes: &[u8],
+) -> (Vec<ParsedPiece>, String, Vec<Problem>) {
+    let (text, pieces, mut problems) = document::parse_bytes(path, bytes);
+    let locator = Locator::new(path, &text);
+    for (piece, number, p) in namespace_problems(namespace, &pieces) {
+        if let Some(piece) = pieces.get(piece) {
+            problems.push(locator.problem(piece, number, p));
+        }
+    }
+    (pieces, text, problems)
+}
+
+/// Validates an environment at a commit the way the server does before serving it: every
+/// features file (`<namespace>/features.yaml|yml|json`, and `features.*` at the top for
+/// `default`), and `flipt.yaml`/`flipt.yml`. Returns every problem, sorted by file and
+/// line; an empty list means the commit is valid.
+pub async fn validate_tree(
+    backend: &dyn GitBackend,
+    commit: ObjectId,
+    directory: &str,
+) -> Result<Vec<Problem>, crate::Error> {
+    match snapshot::Snapshot::build(backend, commit, directory).await {
+        Ok(_) => Ok(Vec::new()),
+        Err(crate::Error::Invalid(problems)) => Ok(problems.0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Validates a plain directory of files on disk (an environment directory: namespace folders
+/// with features files, and `flipt.yaml`). Paths in problems are relative to `dir`. A
+/// directory that cannot be read is one problem.
+pub fn validate_dir(dir: &Path) -> Vec<Problem> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut problems = Vec::new();
+    let read_dir = |p: &Path| -> Result<Vec<std::fs::DirEntry>, String> {
+        let mut entries = std::fs::read_dir(p)
+            .map_err(|e| e.to_string())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        entries.sort_by_key(|e| e.file_name());
+        Ok(entries)
+    };
+    let top = match read_dir(dir) {
+        Ok(t) => t,
+        Err(e) => {
+            return vec![Problem::file(
+                dir.display().to_string(),
+                format!("cannot read the directory: {e}"),
+            )];
+        }
+    };
+    for entry in top {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if path.is_dir() {
+            if name.starts_with('.') {
+                continue;
+            }
+            match read_dir(&path) {
+                Ok(inner) => {
+                    for file in inner {
+                        let fname = file.file_name().to_string_lossy().into_owned();
+                        let rel = format!("{name}/{fname}");
+                        if snapshot::classify(&rel).is_some() && file.path().is_file() {
+                            match std::fs::read(file.path()) {
+                                Ok(bytes) => files.push((rel, bytes)),
+                                Err(e) => problems
+                                    .push(Problem::file(rel, format!("cannot read the file: {e}"))),
+                            }
+                        }
+                    }
+                }
+                Err(e) => problems.push(Problem::file(
+                    name,
+                    format!("cannot read the directory: {e}"),
+                )),
+            }
+        } else if snapshot::classify(&name).is_some() {
+            match std::fs::read(&path) {
+                Ok(bytes) => files.push((name, bytes)),
+                Err(e) => problems.push(Problem::file(name, format!("cannot read the file: {e}"))),
+            }
+        }
+    }
+    problems.extend(validate_files(files));
+    problems.sort();
+    problems
+}
+
+/// Validates an environment given as its files (paths relative to the environment
+/// directory).
+pub(crate) fn validate_files(files: Vec<(String, Vec<u8>)>) -> Vec<Problem> {
+    let inputs = files
+        .into_iter()
+        .filter_map(|(path, bytes)| {
+            snapshot::classify(&path).map(|role| snapshot::Input {
+                path,
+                // Files on disk have no blob id; validation does not need one.
+                blob: ObjectId::from_bytes([0; 20]),
+                role,
+                bytes: Some(bytes),
+            })
+        })
+        .collect();
+    match snapshot::assemble(ObjectId::from_bytes([0; 20]), String::new(), inputs, None) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems,
+    }
+}
