@@ -76,15 +76,22 @@ fn clippy() -> Result<()> {
 /// the commands that would install them, since tests never install anything themselves.
 fn setup() -> Result<()> {
     let mut missing: Vec<(&str, Vec<Command>)> = Vec::new();
-    if !sshd_available() {
+    // Programs the tests run, and the Debian packages that provide them.
+    let packages: Vec<&str> = REQUIRED_PROGRAMS
+        .iter()
+        .filter(|(program, _)| !program_available(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if !packages.is_empty() {
         let mut update = Command::new("apt-get");
         update.arg("update");
         let mut install = Command::new("apt-get");
         install
             .env("DEBIAN_FRONTEND", "noninteractive")
             .args(["install", "-y", "--no-install-recommends"])
-            .args(["openssh-server", "pkg-config", "libssl-dev", "zlib1g-dev"]);
-        missing.push(("sshd", vec![update, install]));
+            .args(&packages)
+            .args(["pkg-config", "libssl-dev", "zlib1g-dev"]);
+        missing.push(("test programs", vec![update, install]));
     }
     for tool in ["deny", "nextest"] {
         if !succeeds(cargo().args([tool, "--version"])) {
@@ -116,10 +123,20 @@ fn setup() -> Result<()> {
     bail!("missing tools: {}", names.join(", "))
 }
 
-fn sshd_available() -> bool {
-    Path::new("/usr/sbin/sshd").is_file()
+/// Programs the test suite runs (real servers and clients, never mocks), with the Debian
+/// package of each.
+const REQUIRED_PROGRAMS: &[(&str, &str)] = &[
+    ("sshd", "openssh-server"),
+    ("ssh-keygen", "openssh-client"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
+    ("setpriv", "util-linux"),
+];
+
+fn program_available(program: &str) -> bool {
+    Path::new("/usr/sbin").join(program).is_file()
         || std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("sshd").is_file()))
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 fn is_root() -> Result<bool> {

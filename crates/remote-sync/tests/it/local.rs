@@ -151,10 +151,11 @@ async fn commits_made_on_disk_by_another_program_are_served() {
         let c = cancel.clone();
         tokio::spawn(async move { s.run(c).await })
     };
+    // Subscribed before the commit, so the change cannot be missed.
+    let heads = s.subscribe();
     std::fs::write(repo.join("f.yaml"), "2").unwrap();
     test_support::git(&["commit", "-qam", "second"], &repo);
     let expected = oid(&test_support::git(&["rev-parse", "HEAD"], &repo));
-    let heads = s.subscribe();
     eventually(10, "the external commit is served", || {
         let h = s.head("main");
         async move { h == Some(expected) }
