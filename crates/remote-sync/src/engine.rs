@@ -66,6 +66,8 @@ struct Inner {
     heads: watch::Sender<Heads>,
     write_lock: Mutex<()>,
     sync_lock: Mutex<()>,
+    /// Reconciliations (after fetches, refreshes and local changes) run one at a time.
+    reconcile_lock: Mutex<()>,
     suspended: AtomicBool,
     metrics: Metrics,
 }
@@ -96,6 +98,19 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
+/// A local branch that moved while it was being fast-forwarded was moved by a write or by
+/// another program: the next reconciliation looks again.
+fn tolerate_moved(result: std::result::Result<(), git_backend::Error>) -> Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(git_backend::Error::RefMoved { .. }) => {
+            debug!("the local branch moved meanwhile; the next sync looks again");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `d` ± about 10%.
 fn jittered(d: Duration) -> Duration {
     let factor = 0.9 + fastrand::f64() * 0.2;
@@ -118,6 +133,7 @@ impl SyncedStorage {
                 heads,
                 write_lock: Mutex::new(()),
                 sync_lock: Mutex::new(()),
+                reconcile_lock: Mutex::new(()),
                 suspended: AtomicBool::new(false),
                 metrics: Metrics::default(),
             }),
@@ -490,6 +506,7 @@ impl SyncedStorage {
     /// the local branch, pushes local commits that fast-forward the remote, and reports a
     /// divergence (serving the remote's head, overwriting nothing).
     async fn reconcile(&self, branch: &str) -> Result<()> {
+        let _one = self.inner.reconcile_lock.lock().await;
         let Some(remote) = self.inner.opts.remote.clone() else {
             return Ok(());
         };
@@ -511,24 +528,28 @@ impl SyncedStorage {
                 info!(storage = %self.id(), branch, "pushed the local branch to the remote, which did not have it");
             }
             (None, Some(r)) => {
-                b.update_ref(RefUpdate {
-                    name: local_ref,
-                    new: Some(r),
-                    expected: Expected::Absent,
-                    message: "sync".into(),
-                })
-                .await?;
+                let moved = b
+                    .update_ref(RefUpdate {
+                        name: local_ref,
+                        new: Some(r),
+                        expected: Expected::Absent,
+                        message: "sync".into(),
+                    })
+                    .await;
+                tolerate_moved(moved)?;
             }
             (Some(l), Some(r)) if l == r => {}
             (Some(l), Some(r)) => {
                 if b.is_ancestor(l, r).await? {
-                    b.update_ref(RefUpdate {
-                        name: local_ref,
-                        new: Some(r),
-                        expected: Expected::Value(l),
-                        message: "sync".into(),
-                    })
-                    .await?;
+                    let moved = b
+                        .update_ref(RefUpdate {
+                            name: local_ref,
+                            new: Some(r),
+                            expected: Expected::Value(l),
+                            message: "sync".into(),
+                        })
+                        .await;
+                    tolerate_moved(moved)?;
                 } else if b.is_ancestor(r, l).await? {
                     // A commit made on disk by another program: pushed like a write.
                     match self.push_branch(&remote, branch, l, Some(r)).await {
