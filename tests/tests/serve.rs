@@ -344,3 +344,68 @@ async fn a_strict_start_against_an_unreachable_remote_fails_clearly() {
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("starting storage `default`"), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_made_on_disk_is_served_and_announced_on_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("flags");
+    test_support::git(
+        &["init", "-q", "-b", "main", repo.to_str().unwrap()],
+        dir.path(),
+    );
+    std::fs::write(repo.join("a.yaml"), "1").unwrap();
+    test_support::git(&["add", "."], &repo);
+    test_support::git(&["commit", "-qm", "first"], &repo);
+    let config = format!(
+        "storage:\n  default:\n    backend:\n      type: local\n      path: {}\n",
+        repo.display()
+    );
+    let s = Server::start(&config);
+    let mut c = client(&s).await;
+    let mut watch = c
+        .watch(pb::WatchRequest {
+            storage_id: "default".into(),
+            from_revision: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    std::fs::create_dir_all(repo.join("production")).unwrap();
+    std::fs::write(repo.join("production/b.yaml"), "2").unwrap();
+    test_support::git(&["add", "."], &repo);
+    test_support::git(&["commit", "-qm", "second"], &repo);
+    let second = test_support::git(&["rev-parse", "HEAD"], &repo)
+        .trim()
+        .to_owned();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let e = watch.message().await.unwrap().unwrap();
+            if !e.heartbeat {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the external commit is announced within 10 s");
+    assert_eq!(
+        (event.from.as_str(), event.to.as_str()),
+        (first.to.as_str(), second.as_str())
+    );
+    assert_eq!(event.changed_paths, vec!["production/b.yaml".to_owned()]);
+    let read = c
+        .read_file(pb::ReadFileRequest {
+            storage_id: "default".into(),
+            path: "production/b.yaml".into(),
+            revision: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (read.content.as_slice(), read.revision.as_str()),
+        (&b"2"[..], second.as_str())
+    );
+    drop(watch);
+    assert_eq!(s.stop(), Some(0));
+}
