@@ -52,6 +52,8 @@ struct MemState {
 
 /// How long a commit that no reference points at is kept through compactions.
 const KEEP_UNREFERENCED: Duration = Duration::from_secs(120);
+/// How long the reference poller lets a burst of wake-ups settle before re-reading again.
+const SETTLE: Duration = Duration::from_millis(50);
 /// Handles kept open for reuse.
 const POOL_SIZE: usize = 8;
 
@@ -203,6 +205,21 @@ impl Store {
                     let Some(inner) = weak.upgrade() else { return };
                     if let Err(e) = inner.refresh_blocking() {
                         tracing::warn!(error = %e, "failed to re-read references");
+                    }
+                    drop(inner);
+                    // Wake-ups come in bursts (every reference update, ours included, is a
+                    // filesystem event): let them settle and re-read once for the whole burst,
+                    // so that a stream of writes does not cost a re-read each.
+                    std::thread::sleep(SETTLE);
+                    let mut woken = false;
+                    while rx.try_recv().is_ok() {
+                        woken = true;
+                    }
+                    if woken {
+                        let Some(inner) = weak.upgrade() else { return };
+                        if let Err(e) = inner.refresh_blocking() {
+                            tracing::warn!(error = %e, "failed to re-read references");
+                        }
                     }
                 }
             });
