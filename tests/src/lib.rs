@@ -106,6 +106,19 @@ impl Server {
         Self::start_with_env(config, &[])
     }
 
+    /// Starts the default configuration with `server.protocol: https` and the given PEM
+    /// certificate chain and key.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Server {
+        Self::start_with_env(
+            "",
+            &[
+                ("FLIPT_SERVER_PROTOCOL", "https"),
+                ("FLIPT_SERVER_CERT_FILE", cert.to_str().expect("UTF-8 path")),
+                ("FLIPT_SERVER_CERT_KEY", key.to_str().expect("UTF-8 path")),
+            ],
+        )
+    }
+
     /// Like [`Server::start`], with extra environment variables.
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");

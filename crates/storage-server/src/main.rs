@@ -10,6 +10,7 @@ mod config_cmd;
 mod http;
 mod logging;
 mod serve;
+mod tls;
 mod validate;
 
 use std::process::ExitCode;

@@ -167,7 +167,22 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
         Ok(req)
     };
     let storage_service = StorageServiceServer::new(api).max_decoding_message_size(max_bytes);
-    let grpc = tonic::transport::Server::builder()
+    let tls = match &config.server.tls {
+        Some(files) => Some(crate::tls::TlsMaterial::load(
+            &files.cert_file,
+            &files.cert_key,
+        )?),
+        None => None,
+    };
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(
+                tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem),
+            ))
+            .context("invalid TLS certificate or key")?;
+    }
+    let grpc = builder
         .layer(tower::layer::layer_fn(RequestTiming::new))
         .add_service(health_service)
         .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -192,8 +207,16 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
         webhook_secrets: Arc::new(webhook_secrets),
     };
     let http_cancel = cancel.clone();
-    let http = axum::serve(http_listener, router(http_state))
-        .with_graceful_shutdown(async move { http_cancel.cancelled().await });
+    let app = router(http_state);
+    let http = async move {
+        match &tls {
+            None => axum::serve(http_listener, app)
+                .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+                .await
+                .map_err(anyhow::Error::from),
+            Some(tls) => crate::tls::serve_https(http_listener, app, tls, http_cancel).await,
+        }
+    };
 
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
