@@ -23,6 +23,7 @@
 //! ```
 
 mod convert;
+pub mod core_convert;
 pub mod error;
 mod registry;
 mod storage_service;
