@@ -24,9 +24,11 @@
 
 mod convert;
 pub mod core_convert;
+mod environments;
 pub mod error;
 mod registry;
 mod storage_service;
 
+pub use environments::{EnvironmentDef, EnvironmentsApi};
 pub use registry::{Registry, StorageEntry};
 pub use storage_service::{StorageApi, StorageApiOptions};

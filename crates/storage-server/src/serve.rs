@@ -167,6 +167,25 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
         Ok(req)
     };
     let storage_service = StorageServiceServer::new(api).max_decoding_message_size(max_bytes);
+    let environments = storage_grpc::EnvironmentsApi::new(
+        &registry,
+        config
+            .environments
+            .iter()
+            .map(|e| storage_grpc::EnvironmentDef {
+                key: e.name.clone(),
+                storage_id: e.storage.clone(),
+                directory: e.directory.clone(),
+                default: e.default,
+            })
+            .collect(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let environments_service =
+        storage_proto::environments::environments_service_server::EnvironmentsServiceServer::new(
+            environments,
+        )
+        .max_decoding_message_size(max_bytes);
     let tls = match &config.server.tls {
         Some(files) => Some(crate::tls::TlsMaterial::load(
             &files.cert_file,
@@ -187,6 +206,10 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
         .add_service(health_service)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             storage_service,
+            check.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            environments_service,
             check.clone(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(

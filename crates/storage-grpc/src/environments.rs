@@ -1,0 +1,655 @@
+//! `environments.EnvironmentsService`, Flipt v2's API (API.md §1), over the sync engines and
+//! the resources crate. Reads come from a validated snapshot of the branch the environment
+//! reads (the last good one when the newest commit does not validate); writes are
+//! [`resource_model::ResourceWrite`]s through the sync engine.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use git_backend::{LogOptions, ObjectId};
+use remote_sync::{SyncedStorage, WriteRequest};
+use resource_model::{EnvironmentInfo, Operation, ResourceWrite, Snapshot, WriteTarget};
+use storage_proto::environments as pb;
+use storage_proto::environments::environments_service_server::EnvironmentsService;
+use tonic::{Request, Response, Status};
+
+use crate::core_convert::{self, Decoded, ResourceType};
+use crate::error::from_sync;
+use crate::registry::Registry;
+
+/// An environment of the configuration.
+#[derive(Debug, Clone)]
+pub struct EnvironmentDef {
+    /// Its key in the API (`environments.<id>.name`).
+    pub key: String,
+    /// Its storage.
+    pub storage_id: String,
+    /// Its directory in the repository (empty: the root).
+    pub directory: String,
+    /// Whether it is the default environment.
+    pub default: bool,
+}
+
+struct Env {
+    def: EnvironmentDef,
+    sync: SyncedStorage,
+    remote: Option<String>,
+    target: Arc<WriteTarget>,
+    /// The last good snapshot per branch.
+    snapshots: Mutex<HashMap<String, Arc<Snapshot>>>,
+}
+
+/// The environments service.
+pub struct EnvironmentsApi {
+    envs: Vec<Arc<Env>>,
+}
+
+impl std::fmt::Debug for EnvironmentsApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvironmentsApi")
+            .field("environments", &self.envs.len())
+            .finish()
+    }
+}
+
+/// What a request's `environment_key` names: an environment on its base branch, or one of its
+/// branch environments.
+struct Resolved {
+    env: Arc<Env>,
+    branch: String,
+    base_key: Option<String>,
+    key: String,
+}
+
+fn rev(id: ObjectId) -> String {
+    id.to_string()
+}
+
+fn branch_name(env: &str, key: &str) -> String {
+    format!("flipt/{env}/{key}")
+}
+
+impl EnvironmentsApi {
+    /// The service for `environments`, whose storages are in `registry`.
+    pub fn new(registry: &Registry, environments: Vec<EnvironmentDef>) -> Result<Self, String> {
+        let mut envs = Vec::new();
+        for def in environments {
+            let entry = registry.get(&def.storage_id).ok_or_else(|| {
+                format!(
+                    "environment `{}` names unknown storage `{}`",
+                    def.key, def.storage_id
+                )
+            })?;
+            let target = Arc::new(WriteTarget {
+                environment: EnvironmentInfo {
+                    name: def.key.clone(),
+                    storage: def.storage_id.clone(),
+                    directory: def.directory.clone(),
+                    default: def.default,
+                },
+                ..Default::default()
+            });
+            envs.push(Arc::new(Env {
+                sync: entry.sync.clone(),
+                remote: entry.remote.clone(),
+                target,
+                snapshots: Mutex::new(HashMap::new()),
+                def,
+            }));
+        }
+        Ok(EnvironmentsApi { envs })
+    }
+
+    fn resolve(&self, key: &str) -> Result<Resolved, Status> {
+        if let Some(env) = self.envs.iter().find(|e| e.def.key == key) {
+            return Ok(Resolved {
+                env: env.clone(),
+                branch: env.sync.options().branch.clone(),
+                base_key: None,
+                key: key.to_owned(),
+            });
+        }
+        for env in &self.envs {
+            let branch = branch_name(&env.def.key, key);
+            if env.sync.head(&branch).is_some() {
+                return Ok(Resolved {
+                    env: env.clone(),
+                    branch,
+                    base_key: Some(env.def.key.clone()),
+                    key: key.to_owned(),
+                });
+            }
+        }
+        Err(Status::not_found(format!(
+            "environment \"{key}\" not found"
+        )))
+    }
+
+    /// The snapshot to serve for a branch: the head's when it validates, else the last good one.
+    async fn snapshot(&self, r: &Resolved) -> Result<Arc<Snapshot>, Status> {
+        let head = r
+            .env
+            .sync
+            .head(&r.branch)
+            .ok_or_else(|| Status::unavailable("the environment has no state to serve yet"))?;
+        let previous = r
+            .env
+            .snapshots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&r.branch)
+            .cloned();
+        if let Some(prev) = &previous
+            && prev.commit() == head
+        {
+            return Ok(prev.clone());
+        }
+        let backend = r.env.sync.backend();
+        let built = match &previous {
+            Some(prev) => prev.rebuild(&**backend, head).await,
+            None => Snapshot::build(&**backend, head, &r.env.def.directory).await,
+        };
+        match built {
+            Ok(snap) => {
+                r.env
+                    .snapshots
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(r.branch.clone(), snap.clone());
+                Ok(snap)
+            }
+            Err(e) => {
+                tracing::warn!(environment = %r.key, commit = %head, error = %e, "the commit does not validate; serving the last good state");
+                previous.ok_or_else(|| {
+                    Status::unavailable(format!(
+                        "commit {head} does not validate and there is no earlier state: {e}"
+                    ))
+                })
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        r: &Resolved,
+        revision: &str,
+        operation: Operation,
+    ) -> Result<String, Status> {
+        let write = ResourceWrite::new(r.env.target.clone(), operation);
+        let out = r
+            .env
+            .sync
+            .write(WriteRequest {
+                branch: &r.branch,
+                revision: Some(revision).filter(|s| !s.is_empty()),
+                op: &write,
+                author: None,
+            })
+            .await
+            .map_err(from_sync)?;
+        Ok(out.revision.map(rev).unwrap_or_default())
+    }
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "{field} must not be empty"
+        )));
+    }
+    Ok(())
+}
+
+fn resource_type(type_url: &str) -> Result<ResourceType, Status> {
+    core_convert::parse_type_url(type_url)
+        .ok_or_else(|| Status::invalid_argument(format!("resource type \"{type_url}\" not found")))
+}
+
+#[tonic::async_trait]
+impl EnvironmentsService for EnvironmentsApi {
+    async fn list_environments(
+        &self,
+        _: Request<pb::ListEnvironmentsRequest>,
+    ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
+        let mut environments = Vec::new();
+        for env in &self.envs {
+            let config = |r#ref: String, base: Option<String>| pb::EnvironmentConfiguration {
+                r#ref,
+                directory: (!env.def.directory.is_empty()).then(|| env.def.directory.clone()),
+                remote: env.remote.clone(),
+                base,
+                scm: None,
+            };
+            environments.push(pb::Environment {
+                key: env.def.key.clone(),
+                name: env.def.key.clone(),
+                default: Some(env.def.default),
+                configuration: Some(config(env.sync.options().branch.clone(), None)),
+            });
+            let prefix = format!("flipt/{}/", env.def.key);
+            let heads = env.sync.subscribe().borrow().branches.clone();
+            for branch in heads.keys().filter(|b| b.starts_with(&prefix)) {
+                let key = branch[prefix.len()..].to_owned();
+                environments.push(pb::Environment {
+                    key: key.clone(),
+                    name: key,
+                    default: Some(false),
+                    configuration: Some(config(branch.clone(), Some(env.def.key.clone()))),
+                });
+            }
+        }
+        Ok(Response::new(pb::ListEnvironmentsResponse { environments }))
+    }
+
+    async fn branch_environment(
+        &self,
+        req: Request<pb::BranchEnvironmentRequest>,
+    ) -> Result<Response<pb::Environment>, Status> {
+        let r = req.into_inner();
+        let base = self.resolve(&r.environment_key)?;
+        if base.base_key.is_some() {
+            return Err(Status::invalid_argument(
+                "cannot branch from a branch environment",
+            ));
+        }
+        let key = r
+            .key
+            .trim()
+            .trim_start_matches(&format!("flipt/{}/", base.key))
+            .to_owned();
+        non_empty("key", &key)?;
+        resource_model::validate_key("environment", &key)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if self.resolve(&key).is_ok() {
+            return Err(Status::already_exists(format!("environment: \"{key}\"")));
+        }
+        let branch = branch_name(&base.key, &key);
+        base.env
+            .sync
+            .create_branch(&base.branch, &branch)
+            .await
+            .map_err(from_sync)?;
+        Ok(Response::new(pb::Environment {
+            key: key.clone(),
+            name: key,
+            default: Some(false),
+            configuration: Some(pb::EnvironmentConfiguration {
+                r#ref: branch,
+                directory: (!base.env.def.directory.is_empty())
+                    .then(|| base.env.def.directory.clone()),
+                remote: base.env.remote.clone(),
+                base: Some(base.key.clone()),
+                scm: None,
+            }),
+        }))
+    }
+
+    async fn delete_branch_environment(
+        &self,
+        req: Request<pb::DeleteBranchEnvironmentRequest>,
+    ) -> Result<Response<()>, Status> {
+        let r = req.into_inner();
+        let base = self.resolve(&r.environment_key)?;
+        let branch = branch_name(&base.key, &r.key);
+        base.env
+            .sync
+            .delete_branch(&branch)
+            .await
+            .map_err(from_sync)?;
+        base.env
+            .snapshots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&branch);
+        Ok(Response::new(()))
+    }
+
+    async fn list_environment_branches(
+        &self,
+        req: Request<pb::ListEnvironmentBranchesRequest>,
+    ) -> Result<Response<pb::ListEnvironmentBranchesResponse>, Status> {
+        let base = self.resolve(&req.get_ref().environment_key)?;
+        let prefix = format!("flipt/{}/", base.key);
+        let heads = base.env.sync.subscribe().borrow().branches.clone();
+        let branches = heads
+            .keys()
+            .filter(|b| b.starts_with(&prefix))
+            .map(|b| pb::BranchEnvironment {
+                environment_key: base.key.clone(),
+                key: b[prefix.len()..].to_owned(),
+                r#ref: b.clone(),
+                proposal: None,
+            })
+            .collect();
+        Ok(Response::new(pb::ListEnvironmentBranchesResponse {
+            branches,
+        }))
+    }
+
+    async fn list_branched_environment_changes(
+        &self,
+        req: Request<pb::ListBranchedEnvironmentChangesRequest>,
+    ) -> Result<Response<pb::ListBranchedEnvironmentChangesResponse>, Status> {
+        let r = req.into_inner();
+        let base = self.resolve(&r.environment_key)?;
+        let branch = branch_name(&base.key, &r.key);
+        let head = base.env.sync.head(&branch).ok_or_else(|| {
+            Status::not_found(format!("branch environment \"{}\" not found", r.key))
+        })?;
+        let limit = match r.limit {
+            None | Some(0) => 10,
+            Some(n) if (1..=100).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(Status::invalid_argument(format!(
+                    "limit must be between 1 and 100, got {n}"
+                )));
+            }
+        };
+        let after = match r.from.as_deref().filter(|f| !f.is_empty()) {
+            Some(f) => {
+                Some(ObjectId::parse(f).map_err(|e| Status::invalid_argument(e.to_string()))?)
+            }
+            None => None,
+        };
+        let hide: Vec<ObjectId> = base.env.sync.head(&base.branch).into_iter().collect();
+        let log = base
+            .env
+            .sync
+            .backend()
+            .log(head, LogOptions { limit, hide, after })
+            .await
+            .map_err(crate::error::from_backend)?;
+        let changes = log
+            .into_iter()
+            .map(|c| pb::Change {
+                revision: c.id.to_string(),
+                message: c.message,
+                author_name: Some(c.author.name),
+                author_email: Some(c.author.email),
+                timestamp: c
+                    .author
+                    .time
+                    .map(|t| t.seconds.to_string())
+                    .unwrap_or_default(),
+                scm_url: None,
+            })
+            .collect();
+        Ok(Response::new(pb::ListBranchedEnvironmentChangesResponse {
+            changes,
+            proposal_title: String::new(),
+            proposal_body: String::new(),
+        }))
+    }
+
+    async fn propose_environment(
+        &self,
+        _: Request<pb::ProposeEnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentProposalDetails>, Status> {
+        Err(Status::unimplemented(
+            "proposals need a hosting provider's API, which this server does not have",
+        ))
+    }
+
+    async fn get_namespace(
+        &self,
+        req: Request<pb::GetNamespaceRequest>,
+    ) -> Result<Response<pb::NamespaceResponse>, Status> {
+        let r = req.get_ref();
+        non_empty("key", &r.key)?;
+        let env = self.resolve(&r.environment_key)?;
+        let snap = self.snapshot(&env).await?;
+        let ns = snap
+            .namespace(&r.key)
+            .ok_or_else(|| Status::not_found(format!("namespace \"{}\" not found", r.key)))?;
+        Ok(Response::new(pb::NamespaceResponse {
+            namespace: Some(core_convert::namespace_to_proto(ns.namespace())),
+            revision: rev(snap.commit()),
+        }))
+    }
+
+    async fn list_namespaces(
+        &self,
+        req: Request<pb::ListNamespacesRequest>,
+    ) -> Result<Response<pb::ListNamespacesResponse>, Status> {
+        let env = self.resolve(&req.get_ref().environment_key)?;
+        let snap = self.snapshot(&env).await?;
+        let mut items: Vec<pb::Namespace> = snap
+            .namespaces()
+            .map(|n| core_convert::namespace_to_proto(n.namespace()))
+            .collect();
+        items.sort_by(|a, b| {
+            (a.key != resource_model::DEFAULT_NAMESPACE, &a.key)
+                .cmp(&(b.key != resource_model::DEFAULT_NAMESPACE, &b.key))
+        });
+        Ok(Response::new(pb::ListNamespacesResponse {
+            items,
+            revision: rev(snap.commit()),
+        }))
+    }
+
+    async fn create_namespace(
+        &self,
+        req: Request<pb::UpdateNamespaceRequest>,
+    ) -> Result<Response<pb::NamespaceResponse>, Status> {
+        let r = req.into_inner();
+        non_empty("key", &r.key)?;
+        let env = self.resolve(&r.environment_key)?;
+        let ns = core_convert::namespace_from_request(&r);
+        let revision = self
+            .write(&env, &r.revision, Operation::CreateNamespace(ns.clone()))
+            .await?;
+        Ok(Response::new(pb::NamespaceResponse {
+            namespace: Some(core_convert::namespace_to_proto(&ns)),
+            revision,
+        }))
+    }
+
+    async fn update_namespace(
+        &self,
+        req: Request<pb::UpdateNamespaceRequest>,
+    ) -> Result<Response<pb::NamespaceResponse>, Status> {
+        let r = req.into_inner();
+        non_empty("key", &r.key)?;
+        let env = self.resolve(&r.environment_key)?;
+        let ns = core_convert::namespace_from_request(&r);
+        let revision = self
+            .write(&env, &r.revision, Operation::UpdateNamespace(ns.clone()))
+            .await?;
+        Ok(Response::new(pb::NamespaceResponse {
+            namespace: Some(core_convert::namespace_to_proto(&ns)),
+            revision,
+        }))
+    }
+
+    async fn delete_namespace(
+        &self,
+        req: Request<pb::DeleteNamespaceRequest>,
+    ) -> Result<Response<pb::DeleteNamespaceResponse>, Status> {
+        let r = req.into_inner();
+        non_empty("key", &r.key)?;
+        let env = self.resolve(&r.environment_key)?;
+        let revision = self
+            .write(&env, &r.revision, Operation::DeleteNamespace(r.key.clone()))
+            .await?;
+        Ok(Response::new(pb::DeleteNamespaceResponse { revision }))
+    }
+
+    async fn get_resource(
+        &self,
+        req: Request<pb::GetResourceRequest>,
+    ) -> Result<Response<pb::ResourceResponse>, Status> {
+        let r = req.get_ref();
+        non_empty("key", &r.key)?;
+        let kind = resource_type(&r.type_url)?;
+        let env = self.resolve(&r.environment_key)?;
+        let snap = self.snapshot(&env).await?;
+        let missing = || {
+            Status::not_found(format!(
+                "resource \"{}/{}/{}\" not found",
+                kind.type_url(),
+                r.namespace_key,
+                r.key
+            ))
+        };
+        let payload = match kind {
+            ResourceType::Flag => {
+                core_convert::flag_to_any(snap.flag(&r.namespace_key, &r.key).ok_or_else(missing)?)
+            }
+            ResourceType::Segment => core_convert::segment_to_any(
+                snap.segment(&r.namespace_key, &r.key).ok_or_else(missing)?,
+            ),
+        };
+        Ok(Response::new(pb::ResourceResponse {
+            resource: Some(pb::Resource {
+                namespace_key: r.namespace_key.clone(),
+                key: r.key.clone(),
+                payload: Some(payload),
+            }),
+            revision: rev(snap.commit()),
+        }))
+    }
+
+    async fn list_resources(
+        &self,
+        req: Request<pb::ListResourcesRequest>,
+    ) -> Result<Response<pb::ListResourcesResponse>, Status> {
+        let r = req.get_ref();
+        let kind = resource_type(&r.type_url)?;
+        let env = self.resolve(&r.environment_key)?;
+        let snap = self.snapshot(&env).await?;
+        let resources = match snap.namespace(&r.namespace_key) {
+            None => Vec::new(),
+            Some(ns) => match kind {
+                ResourceType::Flag => ns
+                    .flags()
+                    .iter()
+                    .map(|f| pb::Resource {
+                        namespace_key: r.namespace_key.clone(),
+                        key: f.key.clone(),
+                        payload: Some(core_convert::flag_to_any(f)),
+                    })
+                    .collect(),
+                ResourceType::Segment => ns
+                    .segments()
+                    .iter()
+                    .map(|s| pb::Resource {
+                        namespace_key: r.namespace_key.clone(),
+                        key: s.key.clone(),
+                        payload: Some(core_convert::segment_to_any(s)),
+                    })
+                    .collect(),
+            },
+        };
+        Ok(Response::new(pb::ListResourcesResponse {
+            resources,
+            revision: rev(snap.commit()),
+        }))
+    }
+
+    async fn create_resource(
+        &self,
+        req: Request<pb::UpdateResourceRequest>,
+    ) -> Result<Response<pb::ResourceResponse>, Status> {
+        self.put_resource(req.into_inner(), true).await
+    }
+
+    async fn update_resource(
+        &self,
+        req: Request<pb::UpdateResourceRequest>,
+    ) -> Result<Response<pb::ResourceResponse>, Status> {
+        self.put_resource(req.into_inner(), false).await
+    }
+
+    async fn delete_resource(
+        &self,
+        req: Request<pb::DeleteResourceRequest>,
+    ) -> Result<Response<pb::DeleteResourceResponse>, Status> {
+        let r = req.into_inner();
+        non_empty("key", &r.key)?;
+        let kind = resource_type(&r.type_url)?;
+        let env = self.resolve(&r.environment_key)?;
+        let op = match kind {
+            ResourceType::Flag => Operation::DeleteFlag {
+                namespace: r.namespace_key.clone(),
+                key: r.key.clone(),
+            },
+            ResourceType::Segment => Operation::DeleteSegment {
+                namespace: r.namespace_key.clone(),
+                key: r.key.clone(),
+            },
+        };
+        let revision = self.write(&env, &r.revision, op).await?;
+        Ok(Response::new(pb::DeleteResourceResponse { revision }))
+    }
+}
+
+impl EnvironmentsApi {
+    async fn put_resource(
+        &self,
+        r: pb::UpdateResourceRequest,
+        create: bool,
+    ) -> Result<Response<pb::ResourceResponse>, Status> {
+        non_empty("key", &r.key)?;
+        let env = self.resolve(&r.environment_key)?;
+        let any = r
+            .payload
+            .clone()
+            .ok_or_else(|| Status::invalid_argument("payload must not be empty"))?;
+        let decoded = core_convert::resource_from_any(&any)
+            .map_err(|e| Status::invalid_argument(format!("invalid payload: {e}")))?;
+        let namespace = r.namespace_key.clone();
+        let (op, payload) = match decoded {
+            Decoded::Flag(mut flag) => {
+                if flag.key.is_empty() {
+                    flag.key = r.key.clone();
+                }
+                if flag.key != r.key {
+                    return Err(Status::invalid_argument(format!(
+                        "payload key \"{}\" differs from request key \"{}\"",
+                        flag.key, r.key
+                    )));
+                }
+                let payload = core_convert::flag_to_any(&flag);
+                (
+                    if create {
+                        Operation::CreateFlag { namespace, flag }
+                    } else {
+                        Operation::UpdateFlag { namespace, flag }
+                    },
+                    payload,
+                )
+            }
+            Decoded::Segment(mut segment) => {
+                if segment.key.is_empty() {
+                    segment.key = r.key.clone();
+                }
+                if segment.key != r.key {
+                    return Err(Status::invalid_argument(format!(
+                        "payload key \"{}\" differs from request key \"{}\"",
+                        segment.key, r.key
+                    )));
+                }
+                let payload = core_convert::segment_to_any(&segment);
+                (
+                    if create {
+                        Operation::CreateSegment { namespace, segment }
+                    } else {
+                        Operation::UpdateSegment { namespace, segment }
+                    },
+                    payload,
+                )
+            }
+            #[allow(unreachable_patterns, reason = "Decoded may grow variants")]
+            _ => return Err(Status::invalid_argument("unsupported resource type")),
+        };
+        let revision = self.write(&env, &r.revision, op).await?;
+        Ok(Response::new(pb::ResourceResponse {
+            resource: Some(pb::Resource {
+                namespace_key: r.namespace_key,
+                key: r.key,
+                payload: Some(payload),
+            }),
+            revision,
+        }))
+    }
+}
