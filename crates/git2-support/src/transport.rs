@@ -258,7 +258,7 @@ fn advertised(list: &[git2::RemoteHead<'_>]) -> BTreeMap<String, ObjectId> {
 }
 
 /// The remote's references under `refs/` (no peeled tag entries, no HEAD).
-pub(crate) fn ls_remote(repo: &Repository, remote: &Remote) -> Result<Vec<Ref>> {
+fn ls_remote_once(repo: &Repository, remote: &Remote) -> Result<Vec<Ref>> {
     let outcome = RefCell::new(Outcome::default());
     let mut r = connect(repo, remote)?;
     let conn = r
@@ -273,6 +273,40 @@ pub(crate) fn ls_remote(repo: &Repository, remote: &Remote) -> Result<Vec<Ref>> 
         .filter(|(name, _)| !name.ends_with("^{}"))
         .filter_map(|(name, target)| RefName::new(name).ok().map(|name| Ref { name, target }))
         .collect())
+}
+
+/// Whether an error is the transient one of libgit2's local transport listing references of
+/// a `file://` remote while another writer's temporary push reference (see [`push_local`])
+/// is deleted under it.
+fn is_vanished_temp_ref(e: &Error) -> bool {
+    e.to_string().contains("refs/flipt-tmp/")
+}
+
+/// Runs `op`, again (a few times) when it hit a vanished temporary reference.
+fn retry_vanished<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(e) if is_vanished_temp_ref(&e) && attempt < 5 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// The remote's references under `refs/` (no peeled tag entries, no HEAD).
+pub(crate) fn ls_remote(repo: &Repository, remote: &Remote) -> Result<Vec<Ref>> {
+    retry_vanished(|| ls_remote_once(repo, remote))
+}
+
+/// Fetches `refspecs` (full history, no tags) and, with `prune`, deletes local destinations
+/// the remote no longer has. Returns the references that changed.
+pub(crate) fn fetch(
+    repo: &Repository,
+    remote: &Remote,
+    refspecs: &[String],
+    prune: bool,
+) -> Result<Vec<RefChange>> {
+    retry_vanished(|| fetch_once(repo, remote, refspecs, prune))
 }
 
 /// One parsed refspec `[+]src:dst`; a `*` may appear once on each side.
@@ -324,7 +358,7 @@ impl<'a> Spec<'a> {
 
 /// Fetches `refspecs` (full history, no tags) and, with `prune`, deletes local destinations
 /// the remote no longer has. Returns the references that changed.
-pub(crate) fn fetch(
+fn fetch_once(
     repo: &Repository,
     remote: &Remote,
     refspecs: &[String],
@@ -531,13 +565,16 @@ fn push_local(
             nanos
         );
         let outcome = RefCell::new(Outcome::default());
-        let mut r = connect(repo, remote)?;
-        let mut po = PushOptions::new();
-        po.remote_callbacks(callbacks(remote, &outcome));
         let spec = format!("{id}:{tmp}");
-        let pushed = r
-            .push(&[spec.as_str()], Some(&mut po))
-            .map_err(|e| network_error(remote, "push to", e, &outcome));
+        // Another writer's temporary reference may vanish while libgit2 lists the remote's
+        // references: pushing to our own unique temporary reference again is harmless.
+        let pushed = retry_vanished(|| {
+            let mut r = connect(repo, remote)?;
+            let mut po = PushOptions::new();
+            po.remote_callbacks(callbacks(remote, &outcome));
+            r.push(&[spec.as_str()], Some(&mut po))
+                .map_err(|e| network_error(remote, "push to", e, &outcome))
+        });
         let moved = pushed.and_then(|()| {
             ops::update_ref(
                 &target,
