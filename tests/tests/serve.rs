@@ -409,3 +409,85 @@ async fn a_commit_made_on_disk_is_served_and_announced_on_watch() {
     drop(watch);
     assert_eq!(s.stop(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_refuse_oversized_requests_and_too_many_streams() {
+    let remote = test_support::BareRemote::new();
+    let config = format!(
+        "storage:\n  default:\n    remote: {}\n    webhook_secret: s\n",
+        remote.file_url()
+    );
+    // Server::start writes the `server:` section itself: the limits come as variables.
+    let s = Server::start_with_env(
+        &config,
+        &[
+            ("FLIPT_SERVER_MAX_REQUEST_BYTES", "2048"),
+            ("FLIPT_SERVER_MAX_CONCURRENT_STREAMS", "2"),
+        ],
+    );
+    let mut c = client(&s).await;
+    let big = pb::FileChange {
+        path: "big".into(),
+        change: Some(pb::file_change::Change::Content(vec![b'x'; 4096])),
+    };
+    let e = c
+        .commit(pb::CommitRequest {
+            storage_id: "default".into(),
+            base_revision: None,
+            changes: vec![big],
+            message: "m".into(),
+            author: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert_eq!(
+        remote.show_file("main", "big"),
+        None,
+        "nothing was committed"
+    );
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        streams.push(
+            c.watch(pb::WatchRequest {
+                storage_id: "default".into(),
+                from_revision: None,
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+        );
+    }
+    let e = c
+        .watch(pb::WatchRequest {
+            storage_id: "default".into(),
+            from_revision: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    drop(streams);
+    // A webhook body over the limit is refused before anything else.
+    let url = format!("{}/api/v1/storages/default/webhook", s.http);
+    let huge = "x".repeat(2 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    std::fs::write(&body, huge).unwrap();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", body.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "413");
+    assert_eq!(s.stop(), Some(0));
+}
