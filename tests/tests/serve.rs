@@ -491,3 +491,84 @@ async fn limits_refuse_oversized_requests_and_too_many_streams() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "413");
     assert_eq!(s.stop(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_per_storage_and_watch_from_a_revision() {
+    let s = Server::start("");
+    let channel = tonic::transport::Channel::from_shared(s.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for service in ["", "storage/default"] {
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+    let e = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "storage/nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // A Watch from an older revision starts with the changes since.
+    let mut c = client(&s).await;
+    let start = c
+        .get_storage_status(pb::GetStorageStatusRequest {
+            storage_id: "default".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .head;
+    let put = |path: &str| pb::FileChange {
+        path: path.into(),
+        change: Some(pb::file_change::Change::Content(b"x".to_vec())),
+    };
+    for p in ["a.yaml", "b/c.yaml"] {
+        c.commit(pb::CommitRequest {
+            storage_id: "default".into(),
+            base_revision: None,
+            changes: vec![put(p)],
+            message: "m".into(),
+            author: None,
+        })
+        .await
+        .unwrap();
+    }
+    let mut w = c
+        .watch(pb::WatchRequest {
+            storage_id: "default".into(),
+            from_revision: Some(start.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = w.message().await.unwrap().unwrap();
+    assert_eq!(first.from, start);
+    assert_eq!(
+        first.changed_paths,
+        vec!["a.yaml".to_owned(), "b/c.yaml".to_owned()]
+    );
+    let e = c
+        .watch(pb::WatchRequest {
+            storage_id: "default".into(),
+            from_revision: Some("zz".into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    drop(w);
+    assert_eq!(s.stop(), Some(0));
+}

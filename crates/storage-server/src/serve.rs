@@ -123,13 +123,31 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
+    // Per storage: SERVING while it has a state to serve, NOT_SERVING otherwise (phase ERROR
+    // or no head yet), following its status.
     for e in registry.iter() {
-        health
-            .set_service_status(
-                format!("storage/{}", e.id),
-                tonic_health::ServingStatus::Serving,
-            )
-            .await;
+        let name = format!("storage/{}", e.id);
+        let mut status = e.sync.watch_status();
+        let reporter = health.clone();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let serving = {
+                    let s = status.borrow_and_update();
+                    s.head.is_some() && s.phase != remote_sync::Phase::Error
+                };
+                let value = if serving {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                reporter.set_service_status(name.clone(), value).await;
+                tokio::select! {
+                    changed = status.changed() => if changed.is_err() { return },
+                    _ = stop.cancelled() => return,
+                }
+            }
+        });
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(storage_proto::FILE_DESCRIPTOR_SET)
