@@ -471,3 +471,93 @@ async fn a_commit_that_does_not_validate_is_not_served() {
     assert_eq!(flag.name, "A2");
     assert_eq!(s.stop(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_writing_the_same_and_different_flags() {
+    let remote = test_support::BareRemote::new();
+    let server = test_support::GitHttpServer::builder(remote.project_root()).start();
+    let config = format!(
+        "storage:\n  default:\n    remote: {}\n",
+        server.url(test_support::REMOTE_DIR_NAME)
+    );
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let ca = Client::connect(a.grpc.clone()).await.unwrap();
+    let cb = Client::connect(b.grpc.clone()).await.unwrap();
+    // Different flags at once from both servers: every acknowledged one is on the remote once.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let mut c = if i % 2 == 0 { ca.clone() } else { cb.clone() };
+        tasks.push(tokio::spawn(async move {
+            put_flag(&mut c, "default", &flag(&format!("f{i}"), None), "", true).await
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => acked.push(r),
+            Err(e) => assert_eq!(
+                e.code(),
+                Code::Unavailable,
+                "only a remote that kept moving may refuse: {e:?}"
+            ),
+        }
+    }
+    assert!(acked.len() >= 4, "{acked:?}");
+    let log = remote.log("main");
+    for r in &acked {
+        assert_eq!(log.iter().filter(|l| l.trim() == r).count(), 1);
+    }
+    // The same flag from both, with the same revision: one update wins, the other is ABORTED.
+    let mut ca = ca;
+    let mut cb = cb;
+    let mut sa =
+        storage_proto::flipt::storage::v1::storage_service_client::StorageServiceClient::connect(
+            a.grpc.clone(),
+        )
+        .await
+        .unwrap();
+    let mut sb =
+        storage_proto::flipt::storage::v1::storage_service_client::StorageServiceClient::connect(
+            b.grpc.clone(),
+        )
+        .await
+        .unwrap();
+    sa.refresh(storage_proto::flipt::storage::v1::RefreshRequest {
+        storage_id: "default".into(),
+    })
+    .await
+    .unwrap();
+    sb.refresh(storage_proto::flipt::storage::v1::RefreshRequest {
+        storage_id: "default".into(),
+    })
+    .await
+    .unwrap();
+    let rev = ca
+        .list_namespaces(pb::ListNamespacesRequest {
+            environment_key: "default".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let mut from_a = flag("f0", None);
+    from_a.name = "from a".into();
+    let mut from_b = flag("f0", None);
+    from_b.name = "from b".into();
+    put_flag(&mut ca, "default", &from_a, &rev, false)
+        .await
+        .unwrap();
+    let e = put_flag(&mut cb, "default", &from_b, &rev, false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Aborted, "{e:?}");
+    assert!(
+        remote
+            .show_file("main", "default/features.yaml")
+            .unwrap()
+            .contains("from a")
+    );
+    assert_eq!(a.stop(), Some(0));
+    assert_eq!(b.stop(), Some(0));
+}
