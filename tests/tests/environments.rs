@@ -426,7 +426,7 @@ async fn a_commit_that_does_not_validate_is_not_served() {
     };
     assert_eq!(get(&mut c).await.revision, first.trim());
     // Another user pushes broken YAML: after a refresh the last good state is still served.
-    remote.cli_commit(
+    let broken = remote.cli_commit(
         "main",
         &[("default/features.yaml", Some("flags: [\n"))],
         "broken",
@@ -449,6 +449,30 @@ async fn a_commit_that_does_not_validate_is_not_served() {
         first.trim(),
         "the broken commit is not served"
     );
+    // The storage status names the commit and the problem.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let st = storage
+            .get_storage_status(storage_proto::flipt::storage::v1::GetStorageStatusRequest {
+                storage_id: "default".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if st.rejected_commit == broken.trim() {
+            assert!(
+                st.rejected_reason.contains("default/features.yaml"),
+                "{}",
+                st.rejected_reason
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rejected commit is not in the status: {st:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // The next good commit is served.
     let fixed = remote.cli_commit(
         "main",
@@ -466,6 +490,14 @@ async fn a_commit_that_does_not_validate_is_not_served() {
         .unwrap();
     let served = get(&mut c).await;
     assert_eq!(served.revision, fixed.trim());
+    let st = storage
+        .get_storage_status(storage_proto::flipt::storage::v1::GetStorageStatusRequest {
+            storage_id: "default".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(st.rejected_commit, "", "cleared by the good commit");
     let flag =
         core::Flag::decode(served.resource.unwrap().payload.unwrap().value.as_slice()).unwrap();
     assert_eq!(flag.name, "A2");

@@ -40,7 +40,11 @@ fn class(c: ErrorClass) -> pb::ErrorClass {
     }
 }
 
-pub(crate) fn status(storage_id: &str, s: &SyncStatus) -> pb::StorageStatus {
+pub(crate) fn status(
+    storage_id: &str,
+    s: &SyncStatus,
+    rejected: Option<crate::registry::Rejection>,
+) -> pb::StorageStatus {
     pb::StorageStatus {
         storage_id: storage_id.to_owned(),
         phase: phase(s.phase) as i32,
@@ -54,7 +58,10 @@ pub(crate) fn status(storage_id: &str, s: &SyncStatus) -> pb::StorageStatus {
             at: Some(timestamp(e.at)),
         }),
         synced: s.synced,
-        rejected_commit: String::new(),
-        rejected_reason: String::new(),
+        rejected_commit: rejected
+            .as_ref()
+            .map(|r| r.commit.clone())
+            .unwrap_or_default(),
+        rejected_reason: rejected.map(|r| r.reason).unwrap_or_default(),
     }
 }

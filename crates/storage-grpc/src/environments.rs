@@ -34,6 +34,7 @@ struct Env {
     def: EnvironmentDef,
     sync: SyncedStorage,
     remote: Option<String>,
+    rejected: Arc<Mutex<Option<crate::registry::Rejection>>>,
     target: Arc<WriteTarget>,
     /// The last good snapshot per branch.
     snapshots: Mutex<HashMap<String, Arc<Snapshot>>>,
@@ -59,6 +60,59 @@ struct Resolved {
     branch: String,
     base_key: Option<String>,
     key: String,
+}
+
+/// The snapshot of `branch` of `env`: the head's when it validates, else the last good one. A
+/// head of the environment's base branch that does not validate is recorded in the storage's
+/// status until a good one follows.
+async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
+    let head = env
+        .sync
+        .head(branch)
+        .ok_or_else(|| Status::unavailable("the environment has no state to serve yet"))?;
+    let previous = env
+        .snapshots
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(branch)
+        .cloned();
+    if let Some(prev) = previous.as_ref().filter(|p| p.commit() == head) {
+        return Ok(prev.clone());
+    }
+    let backend = env.sync.backend();
+    let built = match &previous {
+        Some(prev) => prev.rebuild(&**backend, head).await,
+        None => Snapshot::build(&**backend, head, &env.def.directory).await,
+    };
+    let base = branch == env.sync.options().branch;
+    match built {
+        Ok(snap) => {
+            env.snapshots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(branch.to_owned(), snap.clone());
+            if base {
+                *env.rejected.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            Ok(snap)
+        }
+        Err(e) => {
+            tracing::warn!(environment = %env.def.key, commit = %head, error = %e, "the commit does not validate; serving the last good state");
+            if base {
+                let reason = format!("environment `{}`: {e}", env.def.key);
+                *env.rejected.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(crate::registry::Rejection {
+                        commit: head.to_string(),
+                        reason,
+                    });
+            }
+            previous.ok_or_else(|| {
+                Status::unavailable(format!(
+                    "commit {head} does not validate and there is no earlier state: {e}"
+                ))
+            })
+        }
+    }
 }
 
 fn rev(id: ObjectId) -> String {
@@ -92,6 +146,7 @@ impl EnvironmentsApi {
             envs.push(Arc::new(Env {
                 sync: entry.sync.clone(),
                 remote: entry.remote.clone(),
+                rejected: entry.rejected.clone(),
                 target,
                 snapshots: Mutex::new(HashMap::new()),
                 def,
@@ -127,45 +182,27 @@ impl EnvironmentsApi {
 
     /// The snapshot to serve for a branch: the head's when it validates, else the last good one.
     async fn snapshot(&self, r: &Resolved) -> Result<Arc<Snapshot>, Status> {
-        let head = r
-            .env
-            .sync
-            .head(&r.branch)
-            .ok_or_else(|| Status::unavailable("the environment has no state to serve yet"))?;
-        let previous = r
-            .env
-            .snapshots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&r.branch)
-            .cloned();
-        if let Some(prev) = &previous
-            && prev.commit() == head
-        {
-            return Ok(prev.clone());
-        }
-        let backend = r.env.sync.backend();
-        let built = match &previous {
-            Some(prev) => prev.rebuild(&**backend, head).await,
-            None => Snapshot::build(&**backend, head, &r.env.def.directory).await,
-        };
-        match built {
-            Ok(snap) => {
-                r.env
-                    .snapshots
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(r.branch.clone(), snap.clone());
-                Ok(snap)
-            }
-            Err(e) => {
-                tracing::warn!(environment = %r.key, commit = %head, error = %e, "the commit does not validate; serving the last good state");
-                previous.ok_or_else(|| {
-                    Status::unavailable(format!(
-                        "commit {head} does not validate and there is no earlier state: {e}"
-                    ))
-                })
-            }
+        snapshot_of(&r.env, &r.branch).await
+    }
+
+    /// Keeps every environment's snapshot current: rebuilt when its branch moves (so reads
+    /// find it ready, and a commit that does not validate is reported in the storage status
+    /// at once), until `cancel` fires. Call it once, from within the runtime.
+    pub fn follow(&self, cancel: tokio_util::sync::CancellationToken) {
+        for env in &self.envs {
+            let env = env.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                let mut heads = env.sync.subscribe();
+                let branch = env.sync.options().branch.clone();
+                loop {
+                    let _ = snapshot_of(&env, &branch).await;
+                    tokio::select! {
+                        changed = heads.changed() => if changed.is_err() { return },
+                        _ = cancel.cancelled() => return,
+                    }
+                }
+            });
         }
     }
 

@@ -15,7 +15,7 @@
 //! let backend = Arc::new(git_backend_memory::MemoryBackend::new(Default::default()).unwrap());
 //! let sync = remote_sync::SyncedStorage::start(backend, remote_sync::SyncOptions::local("default", "main")).await.unwrap();
 //! let mut registry = Registry::new();
-//! registry.add(StorageEntry { id: "default".into(), backend_kind: "memory", remote: None, sync });
+//! registry.add(StorageEntry { id: "default".into(), backend_kind: "memory", remote: None, sync, rejected: Default::default() });
 //! let api = StorageApi::new(Arc::new(registry), Default::default());
 //! let list = api.list_storages(tonic::Request::new(ListStoragesRequest {})).await.unwrap().into_inner();
 //! assert_eq!(list.storages[0].branch, "main");
@@ -30,5 +30,5 @@ mod registry;
 mod storage_service;
 
 pub use environments::{EnvironmentDef, EnvironmentsApi};
-pub use registry::{Registry, StorageEntry};
+pub use registry::{Registry, Rejection, StorageEntry};
 pub use storage_service::{StorageApi, StorageApiOptions};

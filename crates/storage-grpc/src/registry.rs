@@ -2,7 +2,18 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::{Arc, Mutex};
+
 use remote_sync::SyncedStorage;
+
+/// A commit that arrived and does not validate: not served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The commit.
+    pub commit: String,
+    /// Why (every problem, one per line).
+    pub reason: String,
+}
 
 /// One storage as the API sees it.
 #[derive(Debug, Clone)]
@@ -15,6 +26,9 @@ pub struct StorageEntry {
     pub remote: Option<String>,
     /// The sync engine (and through it the backend).
     pub sync: SyncedStorage,
+    /// The newest commit that did not validate, while it is the head (set by the environments
+    /// layer, shown in the storage status).
+    pub rejected: Arc<Mutex<Option<Rejection>>>,
 }
 
 /// Every storage of the server.

@@ -190,7 +190,11 @@ impl StorageService for StorageApi {
                     remote: e.remote.clone().unwrap_or_default(),
                     branch: e.sync.options().branch.clone(),
                     head: convert::id(status.head),
-                    status: Some(convert::status(&e.id, &status)),
+                    status: Some(convert::status(
+                        &e.id,
+                        &status,
+                        e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    )),
                 }
             })
             .collect();
@@ -202,7 +206,11 @@ impl StorageService for StorageApi {
         req: Request<pb::GetStorageStatusRequest>,
     ) -> Result<Response<pb::StorageStatus>, Status> {
         let e = self.registry.require(&req.get_ref().storage_id)?;
-        Ok(Response::new(convert::status(&e.id, &e.sync.status())))
+        Ok(Response::new(convert::status(
+            &e.id,
+            &e.sync.status(),
+            e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        )))
     }
 
     async fn refresh(
@@ -223,7 +231,11 @@ impl StorageService for StorageApi {
     ) -> Result<Response<pb::StorageStatus>, Status> {
         let e = self.registry.require(&req.get_ref().storage_id)?;
         e.sync.suspend().map_err(from_sync)?;
-        Ok(Response::new(convert::status(&e.id, &e.sync.status())))
+        Ok(Response::new(convert::status(
+            &e.id,
+            &e.sync.status(),
+            e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        )))
     }
 
     async fn resume(
@@ -232,7 +244,11 @@ impl StorageService for StorageApi {
     ) -> Result<Response<pb::StorageStatus>, Status> {
         let e = self.registry.require(&req.get_ref().storage_id)?;
         e.sync.resume().map_err(from_sync)?;
-        Ok(Response::new(convert::status(&e.id, &e.sync.status())))
+        Ok(Response::new(convert::status(
+            &e.id,
+            &e.sync.status(),
+            e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        )))
     }
 
     async fn read_file(

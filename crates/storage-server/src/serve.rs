@@ -104,6 +104,7 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
             backend_kind: backend.kind(),
             remote: storage.remote.as_ref().map(|r| r.to_string()),
             sync,
+            rejected: Default::default(),
         });
     }
     let registry = Arc::new(registry);
@@ -199,6 +200,7 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
             .collect(),
     )
     .map_err(anyhow::Error::msg)?;
+    environments.follow(cancel.clone());
     let environments_service =
         storage_proto::environments::environments_service_server::EnvironmentsServiceServer::new(
             environments,
