@@ -237,6 +237,19 @@ fn non_empty(field: &str, value: &str) -> Result<(), Status> {
     Ok(())
 }
 
+/// A payload without a key takes the request's; one with another key is refused.
+fn payload_key(payload: &mut String, request: &str) -> Result<(), Status> {
+    if payload.is_empty() {
+        *payload = request.to_owned();
+    }
+    if payload != request {
+        return Err(Status::invalid_argument(format!(
+            "payload key \"{payload}\" differs from request key \"{request}\""
+        )));
+    }
+    Ok(())
+}
+
 fn resource_type(type_url: &str) -> Result<ResourceType, Status> {
     core_convert::parse_type_url(type_url)
         .ok_or_else(|| Status::invalid_argument(format!("resource type \"{type_url}\" not found")))
@@ -468,34 +481,16 @@ impl EnvironmentsService for EnvironmentsApi {
         &self,
         req: Request<pb::UpdateNamespaceRequest>,
     ) -> Result<Response<pb::NamespaceResponse>, Status> {
-        let r = req.into_inner();
-        non_empty("key", &r.key)?;
-        let env = self.resolve(&r.environment_key)?;
-        let ns = core_convert::namespace_from_request(&r);
-        let revision = self
-            .write(&env, &r.revision, Operation::CreateNamespace(ns.clone()))
-            .await?;
-        Ok(Response::new(pb::NamespaceResponse {
-            namespace: Some(core_convert::namespace_to_proto(&ns)),
-            revision,
-        }))
+        self.put_namespace(req.into_inner(), Operation::CreateNamespace)
+            .await
     }
 
     async fn update_namespace(
         &self,
         req: Request<pb::UpdateNamespaceRequest>,
     ) -> Result<Response<pb::NamespaceResponse>, Status> {
-        let r = req.into_inner();
-        non_empty("key", &r.key)?;
-        let env = self.resolve(&r.environment_key)?;
-        let ns = core_convert::namespace_from_request(&r);
-        let revision = self
-            .write(&env, &r.revision, Operation::UpdateNamespace(ns.clone()))
-            .await?;
-        Ok(Response::new(pb::NamespaceResponse {
-            namespace: Some(core_convert::namespace_to_proto(&ns)),
-            revision,
-        }))
+        self.put_namespace(req.into_inner(), Operation::UpdateNamespace)
+            .await
     }
 
     async fn delete_namespace(
@@ -621,6 +616,21 @@ impl EnvironmentsService for EnvironmentsApi {
 }
 
 impl EnvironmentsApi {
+    async fn put_namespace(
+        &self,
+        r: pb::UpdateNamespaceRequest,
+        operation: fn(resource_model::Namespace) -> Operation,
+    ) -> Result<Response<pb::NamespaceResponse>, Status> {
+        non_empty("key", &r.key)?;
+        let env = self.resolve(&r.environment_key)?;
+        let ns = core_convert::namespace_from_request(&r);
+        let revision = self.write(&env, &r.revision, operation(ns.clone())).await?;
+        Ok(Response::new(pb::NamespaceResponse {
+            namespace: Some(core_convert::namespace_to_proto(&ns)),
+            revision,
+        }))
+    }
+
     async fn put_resource(
         &self,
         r: pb::UpdateResourceRequest,
@@ -637,15 +647,7 @@ impl EnvironmentsApi {
         let namespace = r.namespace_key.clone();
         let (op, payload) = match decoded {
             Decoded::Flag(mut flag) => {
-                if flag.key.is_empty() {
-                    flag.key = r.key.clone();
-                }
-                if flag.key != r.key {
-                    return Err(Status::invalid_argument(format!(
-                        "payload key \"{}\" differs from request key \"{}\"",
-                        flag.key, r.key
-                    )));
-                }
+                payload_key(&mut flag.key, &r.key)?;
                 let payload = core_convert::flag_to_any(&flag);
                 (
                     if create {
@@ -657,15 +659,7 @@ impl EnvironmentsApi {
                 )
             }
             Decoded::Segment(mut segment) => {
-                if segment.key.is_empty() {
-                    segment.key = r.key.clone();
-                }
-                if segment.key != r.key {
-                    return Err(Status::invalid_argument(format!(
-                        "payload key \"{}\" differs from request key \"{}\"",
-                        segment.key, r.key
-                    )));
-                }
+                payload_key(&mut segment.key, &r.key)?;
                 let payload = core_convert::segment_to_any(&segment);
                 (
                     if create {
@@ -676,8 +670,6 @@ impl EnvironmentsApi {
                     payload,
                 )
             }
-            #[allow(unreachable_patterns, reason = "Decoded may grow variants")]
-            _ => return Err(Status::invalid_argument("unsupported resource type")),
         };
         let revision = self.write(&env, &r.revision, op).await?;
         Ok(Response::new(pb::ResourceResponse {
