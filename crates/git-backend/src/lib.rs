@@ -41,3 +41,15 @@ pub use credential::{
 pub use error::{Error, ErrorClass, Result, Source};
 pub use types::*;
 pub use write::{Plan, Refusal, WriteContext, WriteOp};
+
+/// The `tracing` target of transfer-progress events, so that a program can show them its own
+/// way (a progress bar on a terminal) without parsing log lines.
+///
+/// During a long download, backends emit a `TRACE` event with this target about every
+/// [`PROGRESS_TICK`] with the fields `remote`, `objects`, `total_objects` and `bytes`, one
+/// `TRACE` event with `done = true` when the transfer ends, and an `INFO` event every few
+/// seconds (the log line a non-interactive run shows: objects, bytes, rate).
+pub const PROGRESS_TARGET: &str = "git_progress";
+
+/// How often backends emit the `TRACE` progress events of [`PROGRESS_TARGET`].
+pub const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(100);

@@ -164,17 +164,31 @@ fn callbacks<'a>(remote: &'a Remote, outcome: &'a RefCell<Outcome>) -> RemoteCal
         }
         Ok(git2::CertificateCheckStatus::CertificatePassthrough)
     });
-    // Long downloads (a first clone, a big fetch) report progress as a log line every few
-    // seconds: objects, bytes and rate.
+    // Long downloads (a first clone, a big fetch) report progress under `PROGRESS_TARGET`: a
+    // log line every few seconds (objects, bytes, rate) and, for a progress bar, a finer
+    // `TRACE` event every tick.
     let shown = remote.display.clone();
     let started = std::time::Instant::now();
     let mut last_report = started;
+    let mut last_tick = started;
     cb.transfer_progress(move |p| {
         let now = std::time::Instant::now();
+        if now.duration_since(last_tick) >= PROGRESS_TICK {
+            last_tick = now;
+            tracing::trace!(
+                target: PROGRESS_TARGET,
+                remote = %shown,
+                objects = p.received_objects(),
+                total_objects = p.total_objects(),
+                bytes = p.received_bytes(),
+                done = false,
+            );
+        }
         if now.duration_since(last_report) >= PROGRESS_EVERY {
             last_report = now;
             let secs = now.duration_since(started).as_secs_f64().max(0.001);
             tracing::info!(
+                target: PROGRESS_TARGET,
                 remote = %shown,
                 objects = p.received_objects(),
                 total_objects = p.total_objects(),
@@ -404,9 +418,10 @@ fn fetch_once(
         fo.remote_callbacks(callbacks(remote, &outcome));
         fo.download_tags(AutotagOption::None);
         fo.update_fetchhead(false);
-        conn.remote()
-            .download(&active, Some(&mut fo))
-            .map_err(|e| network_error(remote, "fetch from", e, &outcome))?;
+        let downloaded = conn.remote().download(&active, Some(&mut fo));
+        // Ends a progress bar that the ticks may have started, whatever the outcome.
+        tracing::trace!(target: PROGRESS_TARGET, remote = %remote.display, done = true);
+        downloaded.map_err(|e| network_error(remote, "fetch from", e, &outcome))?;
     }
     drop(conn);
     // Move the destinations ourselves: the advertisement says exactly what they should be.

@@ -92,7 +92,7 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
         let sync = SyncedStorage::start(backend.clone(), options)
             .await
             .with_context(|| format!("starting storage `{}`", storage.id))?;
-        tracing::info!(storage = %storage.id, backend = backend.kind(), remote = storage.remote.as_ref().map(|r| r.to_string()).unwrap_or_default(), branch = %storage.branch, head = ?sync.head(&storage.branch), "storage ready");
+        tracing::info!(storage = %storage.id, backend = backend.kind(), remote = storage.remote.as_ref().map(|r| r.to_string()).unwrap_or_default(), branch = %storage.branch, head = %sync.head(&storage.branch).map(|h| h.to_string()).unwrap_or_else(|| "none".into()), "storage ready");
         let runner = sync.clone();
         let token = cancel.child_token();
         loops.push(tokio::spawn(async move { runner.run(token).await }));
