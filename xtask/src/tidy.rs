@@ -79,6 +79,11 @@ const RULES: &[Rule] = &[
     },
 ];
 
+/// Whether a crate is a concrete backend; backends never depend on each other.
+fn is_backend(name: &str) -> bool {
+    name.starts_with("git-backend-")
+}
+
 /// The binary; no library may depend on it, not even for its tests.
 const BINARY: &str = "storage-server";
 
@@ -273,6 +278,14 @@ impl Workspace {
                         package.name,
                         allowed_list(rule),
                     )),
+                    Kind::Dev if is_backend(&package.name) && is_backend(name) => {
+                        out.push(format!(
+                            "{manifest}: backend `{}` must not depend on backend `{name}`, \
+                             not even for tests (shared test code goes in `git-backend`'s \
+                             `testsuite` feature)",
+                            package.name
+                        ));
+                    }
                     Kind::Dev
                         if name == BINARY && matches!(rule.role, Role::Library | Role::DevOnly) =>
                     {
@@ -807,7 +820,13 @@ mod tests {
                 package("config-model", &[("storage-server", Kind::Dev)]),
                 package("git-backend", &[]),
                 package("git-backend-local", &[("git-backend-memory", Kind::Normal)]),
-                package("git-backend-memory", &[("git-backend", Kind::Normal)]),
+                package(
+                    "git-backend-memory",
+                    &[
+                        ("git-backend", Kind::Normal),
+                        ("git-backend-local", Kind::Dev),
+                    ],
+                ),
                 package(
                     "storage-grpc",
                     &[
@@ -832,6 +851,7 @@ mod tests {
             [
                 "config-model",
                 "git-backend-local",
+                "git-backend-memory",
                 "storage-grpc",
                 "remote-sync",
                 "unlisted"
