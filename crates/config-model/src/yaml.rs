@@ -13,11 +13,13 @@ use serde_yaml::Value;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-/// Parses one YAML document. An empty or whitespace-only text is `Value::Null`.
+/// Parses one YAML document. An empty or whitespace-only text is `Value::Null`. A text that
+/// nests too deep or whose aliases expand too far is refused first ([`crate::yaml_guard`]).
 pub(crate) fn parse(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
+    crate::yaml_guard::check(text)?;
     serde_yaml::from_str::<Value>(text).map_err(|e| e.to_string())
 }
 
@@ -147,6 +149,21 @@ mod tests {
     fn malformed_text_indexes_what_came_before() {
         let idx = PositionIndex::build("a: 1\nb: [\n");
         assert_eq!(idx.line("a"), Some(1));
+    }
+
+    #[test]
+    fn hostile_texts_are_refused_before_serde_yaml_expands_them() {
+        // Four million nodes from a 16 KB text (seconds and gigabytes without the guard).
+        let bomb = format!(
+            "ui:\n  a: &a [{}]\n  b: [{}]\n",
+            vec!["x"; 2000].join(","),
+            vec!["*a"; 2000].join(",")
+        );
+        let err = parse(&bomb).unwrap_err();
+        assert!(err.contains("billion laughs"), "{err}");
+        let deep = format!("ui: {}{}\n", "[".repeat(50_000), "]".repeat(50_000));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.contains("nested more than 128 levels"), "{err}");
     }
 
     #[test]

@@ -57,6 +57,7 @@ mod snapshot;
 mod template;
 mod validate;
 mod version;
+mod yaml_guard;
 
 pub use config::{
     CONFIG_FILES, ChangeRecord, DEFAULT_COMMIT_TEMPLATE, EnvironmentInfo, RepositoryConfig,

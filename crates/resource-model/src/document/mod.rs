@@ -167,8 +167,24 @@ fn strip_position(message: String) -> String {
     }
 }
 
-fn parse_yaml_doc(text: &str) -> Result<(Document, Vec<DocProblem>), serde_yaml::Error> {
-    let raw: raw::RawDocument = serde_yaml::from_str(text)?;
+/// Why a YAML document did not parse.
+#[derive(Debug)]
+struct YamlError {
+    message: String,
+    /// 1-based, within the document's text.
+    line: Option<usize>,
+}
+
+fn parse_yaml_doc(text: &str) -> Result<(Document, Vec<DocProblem>), YamlError> {
+    // Too deep, or aliases that expand too far: refused before serde_yaml expands them.
+    crate::yaml_guard::check(text).map_err(|message| YamlError {
+        message,
+        line: None,
+    })?;
+    let raw: raw::RawDocument = serde_yaml::from_str(text).map_err(|e| YamlError {
+        line: e.location().map(|l| l.line()),
+        message: strip_position(e.to_string()),
+    })?;
     let mut c = Collector::default();
     let doc = convert_document(raw, &mut c);
     Ok((doc, c.problems))
@@ -206,9 +222,9 @@ pub(crate) fn parse_text(
                             Location {
                                 document: Some(number),
                                 item: None,
-                                line: e.location().map(|l| l.line() + piece.first_line),
+                                line: e.line.map(|l| l + piece.first_line),
                             },
-                            strip_position(e.to_string()),
+                            e.message,
                         )),
                     }
                 }

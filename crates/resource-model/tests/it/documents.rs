@@ -635,3 +635,41 @@ fn keys_are_checked() {
     assert!(is_valid_key(&"k".repeat(255)));
     assert!(is_valid_key("A-z_0,9"));
 }
+
+#[test]
+fn hostile_yaml_is_refused_before_it_is_expanded() {
+    // One attachment of 2,000 items, referenced 2,000 times: four million nodes from 16 KB.
+    let bomb = format!(
+        "version: \"1.4\"\nflags:\n  - key: a\n    name: A\n    variants:\n      - key: v\n        attachment:\n          big: &big [{}]\n          copies: [{}]\n",
+        vec!["x"; 2000].join(","),
+        vec!["*big"; 2000].join(",")
+    );
+    let p = FeaturesFile::parse("ns/features.yaml", bomb.as_bytes()).unwrap_err();
+    assert!(p.0[0].message.contains("billion laughs"), "{p}");
+    assert_eq!(p.0[0].location.document, Some(1));
+    // Deep flow nesting is refused by its depth, before libyaml scans all of it.
+    let deep = format!(
+        "flags:\n  - key: a\n    name: A\n    metadata:\n      m: {}{}\n",
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let p = FeaturesFile::parse("ns/features.yaml", deep.as_bytes()).unwrap_err();
+    assert!(p.0[0].message.contains("nested more than 128"), "{p}");
+    // flipt.yaml goes through the same check.
+    let config = format!(
+        "version: \"2.0\"\ntemplates:\n  commit_message: x\nx: &x [{}]\ny: [{}]\n",
+        vec!["1"; 2000].join(","),
+        vec!["*x"; 2000].join(",")
+    );
+    let p = RepositoryConfig::parse("flipt.yaml", config.as_bytes()).unwrap_err();
+    assert!(p[0].message.contains("billion laughs"), "{p:?}");
+    // Ordinary anchors keep working.
+    let f = parse(
+        "ns/features.yaml",
+        "segments:\n  - key: s\n    name: S\n    match_type: ALL_MATCH_TYPE\n    constraints: &c\n      - type: STRING_COMPARISON_TYPE\n        property: p\n        operator: eq\n        value: v\n  - key: t\n    name: T\n    match_type: ALL_MATCH_TYPE\n    constraints: *c\n",
+    );
+    assert_eq!(
+        f.segment("t").unwrap().constraints,
+        f.segment("s").unwrap().constraints
+    );
+}
