@@ -56,7 +56,11 @@ pub fn binary_path() -> &'static Path {
 /// A command running the binary with a clean configuration environment: no `FLIPT_*`
 /// variable of the test process leaks into it.
 pub fn flipt_storage() -> Command {
-    let mut cmd = Command::new(binary_path());
+    clean_env(Command::new(binary_path()))
+}
+
+/// Removes every `FLIPT_*` variable of the test process from `cmd`'s environment.
+fn clean_env(mut cmd: Command) -> Command {
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("FLIPT_") {
             cmd.env_remove(key);
@@ -98,37 +102,64 @@ pub struct Server {
     dir: tempfile::TempDir,
 }
 
-impl Server {
-    /// Starts the server with `config` (YAML; `server.host`, ports and the ready file are
-    /// set by this function) and waits until it listens. Panics with its output if it does
-    /// not start within 30 seconds.
-    pub fn start(config: &str) -> Server {
-        Self::start_with_env(config, &[])
+/// How to start a server: the configuration, extra environment variables and limits. Made
+/// by [`Server::builder`].
+///
+/// ```no_run
+/// // A local repository whose files may not grow beyond 64 KiB (SIGXFSZ ignored, so writes
+/// // past the limit fail with EFBIG instead of killing the process).
+/// let s = integration_tests::Server::builder("storage:\n  default:\n    backend:\n      type: local\n      path: /tmp/flags\n")
+///     .file_size_limit(64 * 1024)
+///     .start();
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    config: String,
+    env: Vec<(String, String)>,
+    file_size_limit: Option<u64>,
+}
+
+impl ServerBuilder {
+    /// Sets an environment variable for the server.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
-    /// Starts the default configuration with `server.protocol: https` and the given PEM
-    /// certificate chain and key.
-    pub fn start_with_tls(cert: &Path, key: &Path) -> Server {
-        Self::start_with_env(
-            "",
-            &[
-                ("FLIPT_SERVER_PROTOCOL", "https"),
-                ("FLIPT_SERVER_CERT_FILE", cert.to_str().expect("UTF-8 path")),
-                ("FLIPT_SERVER_CERT_KEY", key.to_str().expect("UTF-8 path")),
-            ],
-        )
+    /// Runs the server with the soft `RLIMIT_FSIZE` at `bytes` (the hard limit unchanged, so
+    /// [`Server::set_file_size_limit`] can raise it again) and SIGXFSZ ignored: a write that
+    /// would make any file larger fails with `EFBIG`, as on a full disk, and needs no
+    /// privilege. Started as `sh -c "trap '' XFSZ; exec prlimit --fsize=N: -- flipt-storage
+    /// ..."`, so the process id is the server's.
+    pub fn file_size_limit(mut self, bytes: u64) -> Self {
+        self.file_size_limit = Some(bytes);
+        self
     }
 
-    /// Like [`Server::start`], with extra environment variables.
-    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Server {
+    /// Starts the server (`server.host`, ports and the ready file are set here) and waits
+    /// until it listens. Panics with its output if it does not start within 30 seconds.
+    pub fn start(self) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.yml");
-        let full =
-            format!("{config}\nserver:\n  host: 127.0.0.1\n  grpc_port: 0\n  http_port: 0\n");
+        let full = format!(
+            "{}\nserver:\n  host: 127.0.0.1\n  grpc_port: 0\n  http_port: 0\n",
+            self.config
+        );
         std::fs::write(&config_path, full).expect("write config");
         let ready = dir.path().join("ready.json");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let mut cmd = flipt_storage();
+        let mut cmd = match self.file_size_limit {
+            None => flipt_storage(),
+            Some(limit) => {
+                let mut sh = clean_env(Command::new("sh"));
+                sh.arg("-c")
+                    .arg(format!(
+                        "trap '' XFSZ; exec prlimit --fsize={limit}: -- \"$0\" \"$@\""
+                    ))
+                    .arg(binary_path());
+                sh
+            }
+        };
         cmd.arg("serve")
             .arg("--config")
             .arg(&config_path)
@@ -137,7 +168,7 @@ impl Server {
         cmd.stdout(log.try_clone().expect("log"))
             .stderr(log)
             .current_dir(dir.path());
-        for (k, v) in env {
+        for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn flipt-storage");
@@ -161,6 +192,7 @@ impl Server {
             }
             if std::time::Instant::now() > deadline {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!(
                     "flipt-storage did not listen within 30s:\n{}",
                     std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
@@ -168,6 +200,45 @@ impl Server {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+}
+
+impl Server {
+    /// Starts the server with `config` (YAML; `server.host`, ports and the ready file are
+    /// set by this function) and waits until it listens. Panics with its output if it does
+    /// not start within 30 seconds. To restart a server on the same data (a `local`
+    /// repository, a remote), start another one with the same `config`.
+    pub fn start(config: &str) -> Server {
+        Self::builder(config).start()
+    }
+
+    /// A server to start with `config`, with more options (environment, limits).
+    pub fn builder(config: &str) -> ServerBuilder {
+        ServerBuilder {
+            config: config.to_owned(),
+            env: Vec::new(),
+            file_size_limit: None,
+        }
+    }
+
+    /// Starts the default configuration with `server.protocol: https` and the given PEM
+    /// certificate chain and key.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Server {
+        Self::start_with_env(
+            "",
+            &[
+                ("FLIPT_SERVER_PROTOCOL", "https"),
+                ("FLIPT_SERVER_CERT_FILE", cert.to_str().expect("UTF-8 path")),
+                ("FLIPT_SERVER_CERT_KEY", key.to_str().expect("UTF-8 path")),
+            ],
+        )
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Server {
+        env.iter()
+            .fold(Self::builder(config), |b, (k, v)| b.env(k, v))
+            .start()
     }
 
     /// What the server logged so far.
@@ -178,6 +249,45 @@ impl Server {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether the process is still running (it has not exited or been killed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sets the server's soft `RLIMIT_FSIZE` (`None`: back to the hard limit) with
+    /// `prlimit --pid`, as a disk that fills up or frees space while the server runs. Only
+    /// for a server started with [`ServerBuilder::file_size_limit`] (otherwise SIGXFSZ would
+    /// kill it).
+    pub fn set_file_size_limit(&self, bytes: Option<u64>) {
+        let limit = match bytes {
+            Some(b) => format!("--fsize={b}:"),
+            None => {
+                // The hard limit, read back: `prlimit` has no "soft = hard" shorthand.
+                let out = run(Command::new("prlimit")
+                    .args(["--pid", &self.pid().to_string()])
+                    .args(["--fsize", "--raw", "--noheadings", "--output=HARD"]));
+                assert_eq!(out.code, Some(0), "prlimit failed: {out:?}");
+                format!("--fsize={}:", out.stdout.trim())
+            }
+        };
+        let out = run(Command::new("prlimit").args(["--pid", &self.pid().to_string(), &limit]));
+        assert_eq!(out.code, Some(0), "prlimit failed: {out:?}");
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it; returns what it
+    /// logged. Nothing is cleaned up: start another server with the same configuration to
+    /// see what it left behind.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("wait for the killed server");
+        assert!(
+            status.code().is_none(),
+            "the server had exited before SIGKILL ({status}):\n{}",
+            self.log()
+        );
+        self.log()
     }
 
     /// Sends SIGTERM and waits (at most 30 s) for the exit code.
