@@ -26,6 +26,8 @@ use serde_json::{Map, Number, Value};
 use storage_proto::environments;
 use storage_proto::flipt::core as pb;
 
+use crate::error::shown;
+
 /// The `Any` type URL of a flag, as Flipt returns it (no `type.googleapis.com/` prefix).
 pub const FLAG_TYPE_URL: &str = "flipt.core.Flag";
 
@@ -114,7 +116,7 @@ pub fn resource_from_any(any: &prost_types::Any) -> Result<Decoded, String> {
         }
         None => Err(format!(
             "unsupported resource type URL \"{}\" (expected {FLAG_TYPE_URL} or {SEGMENT_TYPE_URL})",
-            any.type_url
+            shown(&any.type_url)
         )),
     }
 }
@@ -206,29 +208,33 @@ fn rollout_to_proto(r: &rm::Rollout) -> pb::Rollout {
 pub fn flag_from_proto(msg: pb::Flag) -> Result<rm::Flag, String> {
     let key = msg.key;
     let r#type = rm::FlagType::from_i32(msg.r#type)
-        .ok_or_else(|| format!("flag \"{key}\": unknown flag type {}", msg.r#type))?;
-    let variants =
-        msg.variants
-            .into_iter()
-            .map(|v| {
-                let attachment = v.attachment.map(value_to_json).transpose().map_err(|e| {
-                    format!("flag \"{key}\" variant \"{}\": attachment: {e}", v.key)
-                })?;
-                Ok(rm::Variant {
-                    key: v.key,
-                    name: v.name,
-                    description: v.description,
-                    attachment,
-                })
+        .ok_or_else(|| format!("flag \"{}\": unknown flag type {}", shown(&key), msg.r#type))?;
+    let variants = msg
+        .variants
+        .into_iter()
+        .map(|v| {
+            let attachment = v.attachment.map(value_to_json).transpose().map_err(|e| {
+                format!(
+                    "flag \"{}\" variant \"{}\": attachment: {e}",
+                    shown(&key),
+                    shown(&v.key)
+                )
+            })?;
+            Ok(rm::Variant {
+                key: v.key,
+                name: v.name,
+                description: v.description,
+                attachment,
             })
-            .collect::<Result<Vec<_>, String>>()?;
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let rules = msg
         .rules
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
             let segment_operator = segment_operator(r.segment_operator)
-                .map_err(|e| format!("flag \"{key}\" rule {}: {e}", i + 1))?;
+                .map_err(|e| format!("flag \"{}\" rule {}: {e}", shown(&key), i + 1))?;
             Ok(rm::Rule {
                 segment_operator,
                 segments: r.segments,
@@ -248,14 +254,15 @@ pub fn flag_from_proto(msg: pb::Flag) -> Result<rm::Flag, String> {
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            rollout_from_proto(r).map_err(|e| format!("flag \"{key}\" rollout {}: {e}", i + 1))
+            rollout_from_proto(r)
+                .map_err(|e| format!("flag \"{}\" rollout {}: {e}", shown(&key), i + 1))
         })
         .collect::<Result<Vec<_>, String>>()?;
     let metadata = msg
         .metadata
         .map(struct_to_map)
         .transpose()
-        .map_err(|e| format!("flag \"{key}\": metadata: {e}"))?
+        .map_err(|e| format!("flag \"{}\": metadata: {e}", shown(&key)))?
         .unwrap_or_default();
     Ok(rm::Flag {
         key,
@@ -334,8 +341,13 @@ pub fn segment_to_proto(segment: &rm::Segment) -> pb::Segment {
 /// error.
 pub fn segment_from_proto(msg: pb::Segment) -> Result<rm::Segment, String> {
     let key = msg.key;
-    let match_type = rm::MatchType::from_i32(msg.match_type)
-        .ok_or_else(|| format!("segment \"{key}\": unknown match type {}", msg.match_type))?;
+    let match_type = rm::MatchType::from_i32(msg.match_type).ok_or_else(|| {
+        format!(
+            "segment \"{}\": unknown match type {}",
+            shown(&key),
+            msg.match_type
+        )
+    })?;
     let constraints = msg
         .constraints
         .into_iter()
@@ -343,7 +355,8 @@ pub fn segment_from_proto(msg: pb::Segment) -> Result<rm::Segment, String> {
         .map(|(i, c)| {
             let r#type = rm::ComparisonType::from_i32(c.r#type).ok_or_else(|| {
                 format!(
-                    "segment \"{key}\" constraint {}: unknown comparison type {}",
+                    "segment \"{}\" constraint {}: unknown comparison type {}",
+                    shown(&key),
                     i + 1,
                     c.r#type
                 )
@@ -394,7 +407,7 @@ fn struct_to_map(s: prost_types::Struct) -> Result<Map<String, Value>, String> {
     s.fields
         .into_iter()
         .map(|(k, v)| {
-            let v = value_to_json(v).map_err(|e| format!("field \"{k}\": {e}"))?;
+            let v = value_to_json(v).map_err(|e| format!("field \"{}\": {e}", shown(&k)))?;
             Ok((k, v))
         })
         .collect()

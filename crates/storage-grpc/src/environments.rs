@@ -14,7 +14,7 @@ use storage_proto::environments::environments_service_server::EnvironmentsServic
 use tonic::{Request, Response, Status};
 
 use crate::core_convert::{self, Decoded, ResourceType};
-use crate::error::from_sync;
+use crate::error::{from_sync, shown};
 use crate::registry::Registry;
 
 /// An environment of the configuration.
@@ -176,7 +176,8 @@ impl EnvironmentsApi {
             }
         }
         Err(Status::not_found(format!(
-            "environment \"{key}\" not found"
+            "environment \"{}\" not found",
+            shown(key)
         )))
     }
 
@@ -244,15 +245,18 @@ fn payload_key(payload: &mut String, request: &str) -> Result<(), Status> {
     }
     if payload != request {
         return Err(Status::invalid_argument(format!(
-            "payload key \"{payload}\" differs from request key \"{request}\""
+            "payload key \"{}\" differs from request key \"{}\"",
+            shown(payload),
+            shown(request)
         )));
     }
     Ok(())
 }
 
 fn resource_type(type_url: &str) -> Result<ResourceType, Status> {
-    core_convert::parse_type_url(type_url)
-        .ok_or_else(|| Status::invalid_argument(format!("resource type \"{type_url}\" not found")))
+    core_convert::parse_type_url(type_url).ok_or_else(|| {
+        Status::invalid_argument(format!("resource type \"{}\" not found", shown(type_url)))
+    })
 }
 
 #[tonic::async_trait]
@@ -384,7 +388,10 @@ impl EnvironmentsService for EnvironmentsApi {
         let base = self.resolve(&r.environment_key)?;
         let branch = branch_name(&base.key, &r.key);
         let head = base.env.sync.head(&branch).ok_or_else(|| {
-            Status::not_found(format!("branch environment \"{}\" not found", r.key))
+            Status::not_found(format!(
+                "branch environment \"{}\" not found",
+                shown(&r.key)
+            ))
         })?;
         let limit = match r.limit {
             None | Some(0) => 10,
@@ -448,9 +455,9 @@ impl EnvironmentsService for EnvironmentsApi {
         non_empty("key", &r.key)?;
         let env = self.resolve(&r.environment_key)?;
         let snap = self.snapshot(&env).await?;
-        let ns = snap
-            .namespace(&r.key)
-            .ok_or_else(|| Status::not_found(format!("namespace \"{}\" not found", r.key)))?;
+        let ns = snap.namespace(&r.key).ok_or_else(|| {
+            Status::not_found(format!("namespace \"{}\" not found", shown(&r.key)))
+        })?;
         Ok(Response::new(pb::NamespaceResponse {
             namespace: Some(core_convert::namespace_to_proto(ns.namespace())),
             revision: rev(snap.commit()),
@@ -519,8 +526,8 @@ impl EnvironmentsService for EnvironmentsApi {
             Status::not_found(format!(
                 "resource \"{}/{}/{}\" not found",
                 kind.type_url(),
-                r.namespace_key,
-                r.key
+                shown(&r.namespace_key),
+                shown(&r.key)
             ))
         };
         let payload = match kind {

@@ -29,7 +29,49 @@ pub fn from_backend(e: git_backend::Error) -> Status {
     from_sync(e.into())
 }
 
+/// A user-supplied text (a key, a path, an id) as error messages show it: at most 80
+/// characters, control and bidirectional-override characters as `?`, so that a hostile
+/// 10,000-character key does not come back as a 10,000-character `grpc-message` header and a
+/// message reads as it is.
+pub(crate) fn shown(text: &str) -> String {
+    const MAX: usize = 80;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 /// `INVALID_ARGUMENT` with a message.
 pub fn invalid(message: impl Into<String>) -> Status {
     Status::invalid_argument(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_texts_in_messages_are_short_and_printable() {
+        assert_eq!(shown("new-ui"), "new-ui");
+        assert_eq!(shown("a\0b\u{202e}"), "a?b?");
+        let long = shown(&"k".repeat(10_000));
+        assert_eq!(long, format!("{}...", "k".repeat(80)));
+        // Cut at a character, not a byte.
+        assert_eq!(shown(&"é".repeat(100)).chars().count(), 83);
+        let status = crate::Registry::new()
+            .require(&"x".repeat(10_000))
+            .unwrap_err();
+        assert!(status.message().len() < 200, "{}", status.message());
+    }
 }

@@ -60,7 +60,8 @@ impl Registry {
 
     /// A storage by id, or `NOT_FOUND`.
     pub fn require(&self, id: &str) -> Result<&StorageEntry, tonic::Status> {
-        self.get(id)
-            .ok_or_else(|| tonic::Status::not_found(format!("storage `{id}` not found")))
+        self.get(id).ok_or_else(|| {
+            tonic::Status::not_found(format!("storage `{}` not found", crate::error::shown(id)))
+        })
     }
 }

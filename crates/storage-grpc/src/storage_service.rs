@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::error::{from_backend, from_sync, invalid};
+use crate::error::{from_backend, from_sync, invalid, shown};
 use crate::registry::{Registry, StorageEntry};
 
 /// Limits of the service.
@@ -265,8 +265,12 @@ impl StorageService for StorageApi {
             .read_file(rev, &path)
             .await
             .map_err(from_backend)?;
-        let file =
-            file.ok_or_else(|| Status::not_found(format!("no file `{path}` at revision {rev}")))?;
+        let file = file.ok_or_else(|| {
+            Status::not_found(format!(
+                "no file `{}` at revision {rev}",
+                shown(path.as_str())
+            ))
+        })?;
         Ok(Response::new(pb::ReadFileResponse {
             content: file.content,
             blob_id: file.id.to_string(),
@@ -329,7 +333,8 @@ impl StorageService for StorageApi {
                 Some(pb::file_change::Change::Delete(true)) => Change::Delete { path },
                 _ => {
                     return Err(invalid(format!(
-                        "change of `{path}` needs `content` or `delete: true`"
+                        "change of `{}` needs `content` or `delete: true`",
+                        shown(path.as_str())
                     )));
                 }
             });
