@@ -452,9 +452,12 @@ async fn load(backend: Backend, remote_kind: RemoteKind) -> Counts {
         writes.extend(r.writes);
     }
     assert!(read_failures.is_empty(), "reads failed: {read_failures:#?}");
-    let failed: Vec<_> = writes
+    let failed: Vec<String> = writes
         .iter()
-        .filter(|w| matches!(w.outcome, Outcome::Failed(_)))
+        .filter_map(|w| match &w.outcome {
+            Outcome::Failed(s) => Some(format!("{:?} {}: {s:?}", w.kind, w.marker)),
+            _ => None,
+        })
         .collect();
     assert!(
         failed.is_empty(),
@@ -465,7 +468,10 @@ async fn load(backend: Backend, remote_kind: RemoteKind) -> Counts {
         match w.outcome {
             Outcome::Acked(_) => counts.acked += 1,
             Outcome::Aborted => counts.aborted += 1,
-            Outcome::Unknown(_) => counts.unknown += 1,
+            Outcome::Unknown(code) => {
+                counts.unknown += 1;
+                eprintln!("{:?} {}: unknown outcome ({code:?})", w.kind, w.marker);
+            }
             Outcome::Failed(_) => {}
         }
         if w.kind == Kind::Create {

@@ -347,14 +347,23 @@ impl SyncedStorage {
             "refs/heads/".to_owned()
         };
         let refs = self.inner.backend.list_refs(&prefix).await?;
-        let branches: BTreeMap<String, ObjectId> = refs
+        let mut branches: BTreeMap<String, ObjectId> = refs
             .into_iter()
             .filter_map(|r| {
                 let name = r.name.as_str().strip_prefix(&prefix)?.to_owned();
                 self.tracked(&name).then_some((name, r.target))
             })
             .collect();
-        let head = branches.get(&self.inner.opts.branch).copied();
+        let own = &self.inner.opts.branch;
+        if self.inner.opts.remote.is_some()
+            && !branches.contains_key(own)
+            && let Some(local) = self.inner.backend.branch_head(own).await?
+        {
+            // The remote lost the branch (deleted, or pruned by a fetch): the last state the
+            // storage has stays served until it is pushed again, never "no state".
+            branches.insert(own.clone(), local);
+        }
+        let head = branches.get(own).copied();
         let mut changed = false;
         self.inner.heads.send_if_modified(|h| {
             if h.branches != branches {
@@ -668,8 +677,14 @@ impl SyncedStorage {
         }
         let local_ref = RefName::branch(branch)?;
         let local = b.resolve(&local_ref).await?;
+        let behind = match local {
+            None => true,
+            Some(l) if Some(l) == expected => true,
+            // E.g. a write built on the local branch because the remote had lost it.
+            Some(l) => l != commit && b.is_ancestor(l, commit).await.unwrap_or(false),
+        };
         if local != Some(commit)
-            && (local.is_none() || local == expected)
+            && behind
             && let Err(e) = b
                 .update_ref(RefUpdate {
                     name: local_ref,
@@ -697,7 +712,9 @@ impl SyncedStorage {
         let branch = self.inner.opts.branch.clone();
         let local = self.inner.backend.branch_head(&branch).await?;
         let served = self.head(&branch);
-        if local.is_some() && local != served {
+        // A recorded divergence is looked at again too: moving the local branch to the
+        // remote's head is how a user resolves it, and writes wait for that.
+        if local.is_some() && (local != served || self.status().divergence.is_some()) {
             let _w = self.inner.write_lock.lock().await;
             self.reconcile(&branch).await?;
         }
@@ -826,7 +843,19 @@ impl SyncedStorage {
         let b = &self.inner.backend;
         let attempts = self.inner.opts.max_push_attempts.max(1);
         for attempt in 0..attempts {
-            let head = self.current_head(request.branch).await?;
+            // What the remote had when last fetched: the push expects it there.
+            let expected = self.current_head(request.branch).await?;
+            let head = match expected {
+                // The remote lost the storage's branch (someone deleted it): build on the
+                // last state the storage has, and the push creates the branch again, as a
+                // reconciliation would. Never a root commit holding only this write.
+                None if request.branch == self.inner.opts.branch
+                    && self.inner.opts.remote.is_some() =>
+                {
+                    b.branch_head(request.branch).await?
+                }
+                tracked => tracked,
+            };
             if head.is_none() && request.branch != self.inner.opts.branch {
                 return Err(SyncError::NotFound(format!(
                     "branch `{}` does not exist",
@@ -891,7 +920,7 @@ impl SyncedStorage {
             };
             self.set_status(|s| s.phase = Phase::Syncing);
             match self
-                .push_branch(&remote, request.branch, commit, head)
+                .push_branch(&remote, request.branch, commit, expected)
                 .await
             {
                 Ok(()) => {
@@ -920,7 +949,7 @@ impl SyncedStorage {
                 Err(e) => {
                     self.set_status(|s| s.phase = Phase::Ready);
                     return self
-                        .landed_or(e, &remote, request.branch, commit, head)
+                        .landed_or(e, &remote, request.branch, commit, expected)
                         .await;
                 }
             }
@@ -940,7 +969,7 @@ impl SyncedStorage {
         remote: &git_backend::Remote,
         branch: &str,
         commit: ObjectId,
-        head: Option<ObjectId>,
+        expected: Option<ObjectId>,
     ) -> Result<WriteOutcome> {
         let Ok(refs) = self.inner.backend.ls_remote(remote).await else {
             return Err(error);
@@ -952,7 +981,7 @@ impl SyncedStorage {
         {
             info!(storage = %self.id(), %commit, "the push reported an error but the remote has the commit");
             self.inner.metrics.pushes_ok.fetch_add(1, Ordering::Relaxed);
-            self.after_push(branch, commit, head).await?;
+            self.after_push(branch, commit, expected).await?;
             return Ok(WriteOutcome {
                 revision: Some(commit),
                 committed: true,

@@ -1,0 +1,849 @@
+//! Reliability under faults (issue #7), against the real binary: SIGKILL in the middle of a
+//! write storm, a remote that goes away during writes and comes back, a remote rewritten or
+//! its branch deleted by someone else, commits by another user that do not validate, and a
+//! full disk (`RLIMIT_FSIZE` with SIGXFSZ ignored, so no privilege is needed).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use integration_tests::Server;
+use prost::Message as _;
+use storage_proto::environments as env;
+use storage_proto::environments::environments_service_client::EnvironmentsServiceClient;
+use storage_proto::flipt::core;
+use storage_proto::flipt::storage::v1 as pb;
+use storage_proto::flipt::storage::v1::storage_service_client::StorageServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+
+type Storage = StorageServiceClient<Channel>;
+type Envs = EnvironmentsServiceClient<Channel>;
+
+const FEATURES: &str = "default/features.yaml";
+
+async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.to_owned())
+        .expect("endpoint")
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn clients(s: &Server) -> (Storage, Envs) {
+    let ch = channel(&s.grpc).await;
+    (Storage::new(ch.clone()), Envs::new(ch))
+}
+
+fn put(path: &str, content: &[u8], message: &str) -> pb::CommitRequest {
+    pb::CommitRequest {
+        storage_id: "default".into(),
+        base_revision: None,
+        changes: vec![pb::FileChange {
+            path: path.into(),
+            change: Some(pb::file_change::Change::Content(content.to_vec())),
+        }],
+        message: message.into(),
+        author: None,
+    }
+}
+
+fn create_flag(key: &str) -> env::UpdateResourceRequest {
+    let flag = core::Flag {
+        key: key.into(),
+        name: key.into(),
+        r#type: core::FlagType::VariantFlagType as i32,
+        enabled: true,
+        ..Default::default()
+    };
+    env::UpdateResourceRequest {
+        environment_key: "default".into(),
+        namespace_key: "default".into(),
+        key: key.into(),
+        payload: Some(prost_types::Any {
+            type_url: "flipt.core.Flag".into(),
+            value: flag.encode_to_vec(),
+        }),
+        revision: String::new(),
+    }
+}
+
+async fn status(c: &mut Storage) -> pb::StorageStatus {
+    c.get_storage_status(pb::GetStorageStatusRequest {
+        storage_id: "default".into(),
+    })
+    .await
+    .expect("status")
+    .into_inner()
+}
+
+async fn refresh(c: &mut Storage) -> Result<pb::RefreshResponse, tonic::Status> {
+    c.refresh(pb::RefreshRequest {
+        storage_id: "default".into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn read(c: &mut Storage, path: &str) -> Result<pb::ReadFileResponse, tonic::Status> {
+    c.read_file(pb::ReadFileRequest {
+        storage_id: "default".into(),
+        path: path.into(),
+        revision: None,
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+/// The flag keys the environments API serves, with the revision it serves them from.
+async fn served_flags(e: &mut Envs) -> (String, Vec<String>) {
+    let list = e
+        .list_resources(env::ListResourcesRequest {
+            environment_key: "default".into(),
+            namespace_key: "default".into(),
+            type_url: "flipt.core.Flag".into(),
+        })
+        .await
+        .expect("list flags")
+        .into_inner();
+    let keys = list
+        .resources
+        .iter()
+        .map(|r| {
+            core::Flag::decode(r.payload.as_ref().expect("payload").value.as_slice())
+                .expect("a flag")
+                .key
+        })
+        .collect();
+    (list.revision, keys)
+}
+
+/// Waits (at most `secs` seconds) until `check` returns `Some`.
+async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET /metrics`, as `name{labels}` to value.
+fn metrics(s: &Server) -> BTreeMap<String, f64> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", &format!("{}/metrics", s.http)])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    test_support::git(args, repo).trim().to_owned()
+}
+
+fn fsck(repo: &Path) {
+    if let Err(e) = test_support::try_git(&["fsck", "--strict", "--no-progress"], repo) {
+        panic!("git fsck failed on {}: {e}", repo.display());
+    }
+}
+
+fn local_config(repo: &Path) -> String {
+    format!(
+        "storage:\n  default:\n    backend:\n      type: local\n      path: {}\n",
+        repo.display()
+    )
+}
+
+/// A normal repository (work tree and `.git`) on branch `main` with one commit holding a
+/// features file.
+fn normal_repo(dir: &Path) -> std::path::PathBuf {
+    let repo = dir.join("flags");
+    test_support::git(&["init", "-q", "-b", "main", repo.to_str().unwrap()], dir);
+    std::fs::create_dir_all(repo.join("default")).unwrap();
+    std::fs::write(repo.join(FEATURES), features("seed", None)).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=Someone",
+            "-c",
+            "user.email=someone@example.com",
+            "commit",
+            "-qm",
+            "seed",
+        ],
+    );
+    repo
+}
+
+/// A features file with one flag; with `rule_segment`, the flag has a rule on that segment
+/// (and the file defines segment `known`).
+fn features(flag: &str, rule_segment: Option<&str>) -> String {
+    let mut out = format!(
+        "version: \"1.4\"\nnamespace: default\nflags:\n  - key: {flag}\n    name: {flag}\n    type: VARIANT_FLAG_TYPE\n    enabled: true\n    variants:\n      - key: blue\n"
+    );
+    if let Some(segment) = rule_segment {
+        out.push_str(&format!(
+            "    rules:\n      - segment: {segment}\n        distributions:\n          - variant: blue\n            rollout: 100\nsegments:\n  - key: known\n    name: Known\n    match_type: ALL_MATCH_TYPE\n"
+        ));
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------ SIGKILL
+
+/// Writers that write until the server dies, counting what was acknowledged.
+#[derive(Debug)]
+struct Acked {
+    revision: String,
+    /// A file written by `Commit`, or a flag created through Flipt's API.
+    what: AckedWhat,
+}
+
+#[derive(Debug)]
+enum AckedWhat {
+    File { path: String, content: String },
+    Flag(String),
+}
+
+/// One SIGKILL in the middle of a write storm: `writers` clients write (files through
+/// `Commit`, flags through `CreateResource`, alternately) until the server is killed after
+/// `kill_after` acknowledgements. Returns what was acknowledged, the write of unknown outcome
+/// of each writer (the one that failed at the kill), and the server's log.
+async fn storm_and_kill(
+    config: &str,
+    cycle: usize,
+    writers: usize,
+    kill_after: usize,
+) -> (Vec<Acked>, Vec<AckedWhat>, String) {
+    let s = Server::start(config);
+    let acks = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let url = s.grpc.clone();
+            let acks = acks.clone();
+            let killed = killed.clone();
+            tokio::spawn(async move {
+                let ch = channel(&url).await;
+                let (mut st, mut envs) = (Storage::new(ch.clone()), Envs::new(ch));
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    let marker = format!("c{cycle}w{w}i{i}");
+                    let (result, what) = if i % 2 == 0 {
+                        let path = format!("storm/{marker}.txt");
+                        let r = st
+                            .commit(put(&path, marker.as_bytes(), &format!("storm {marker}")))
+                            .await
+                            .map(|r| r.into_inner().revision);
+                        (
+                            r,
+                            AckedWhat::File {
+                                path,
+                                content: marker.clone(),
+                            },
+                        )
+                    } else {
+                        let r = envs
+                            .create_resource(create_flag(&marker))
+                            .await
+                            .map(|r| r.into_inner().revision);
+                        (r, AckedWhat::Flag(marker.clone()))
+                    };
+                    match result {
+                        Ok(revision) => {
+                            acks.fetch_add(1, Ordering::SeqCst);
+                            acked.push(Acked { revision, what });
+                        }
+                        Err(e) => {
+                            assert!(
+                                killed.load(Ordering::SeqCst),
+                                "writer {w}: a write failed before the kill: {e:?}"
+                            );
+                            return (acked, what);
+                        }
+                    }
+                }
+                unreachable!("the loop ends at the kill")
+            })
+        })
+        .collect();
+    wait_for(60, "acknowledged writes before the kill", || {
+        let n = acks.load(Ordering::SeqCst);
+        async move { (n >= kill_after).then_some(()) }
+    })
+    .await;
+    killed.store(true, Ordering::SeqCst);
+    let log = s.kill();
+    let mut acked = Vec::new();
+    let mut unknown = Vec::new();
+    for t in tasks {
+        let (a, last) = t.await.expect("writer");
+        acked.extend(a);
+        unknown.push(last);
+    }
+    (acked, unknown, log)
+}
+
+/// Whether a write's file or flag is in commit `head` of `repo`.
+fn present(repo: &Path, head: &str, what: &AckedWhat) -> bool {
+    match what {
+        AckedWhat::File { path, content } => {
+            test_support::try_git(&["show", &format!("{head}:{path}")], repo)
+                .is_ok_and(|c| c.trim() == content)
+        }
+        AckedWhat::Flag(key) => {
+            test_support::try_git(&["show", &format!("{head}:{FEATURES}")], repo)
+                .is_ok_and(|f| f.contains(&format!("key: {key}\n")))
+        }
+    }
+}
+
+/// What a crashed server left behind: lock files in the git directory.
+fn lock_files(gitdir: &Path) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .arg(gitdir)
+        .args(["-name", "*.lock"])
+        .output()
+        .expect("find");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn sigkill_storms(bare: bool) {
+    const CYCLES: usize = 3;
+    const WRITERS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = if bare {
+        // The server initialises a new (bare) repository in an empty directory.
+        dir.path().join("flags")
+    } else {
+        normal_repo(dir.path())
+    };
+    let config = local_config(&repo);
+    let gitdir = if bare {
+        repo.clone()
+    } else {
+        repo.join(".git")
+    };
+    let mut all_acked = Vec::new();
+    let mut report = Vec::new();
+    for cycle in 0..CYCLES {
+        // Started on what the previous cycle left: it must serve the repository's head.
+        let (acked, unknown, log) = storm_and_kill(&config, cycle, WRITERS, 20 + 15 * cycle).await;
+        fsck(&repo);
+        let head = git(&repo, &["rev-parse", "refs/heads/main"]);
+        for a in &acked {
+            let ancestor =
+                test_support::try_git(&["merge-base", "--is-ancestor", &a.revision, &head], &repo);
+            assert!(
+                ancestor.is_ok(),
+                "acknowledged {a:?} is not in the history after the kill:\n{log}"
+            );
+        }
+        let landed = unknown.iter().filter(|u| present(&repo, &head, u)).count();
+        let locks = lock_files(&gitdir);
+        report.push(format!(
+            "cycle {cycle}: {} acknowledged, {} failed at the kill (unknown outcome; {landed} of them landed), lock files left: {locks:?}",
+            acked.len(),
+            unknown.len()
+        ));
+        all_acked.extend(acked);
+        // Restarted: serves the head, and takes writes.
+        let s = Server::start(&config);
+        let (mut st, mut envs) = clients(&s).await;
+        assert_eq!(status(&mut st).await.head, head, "{}", s.log());
+        assert_eq!(served_flags(&mut envs).await.0, head);
+        st.commit(put(
+            &format!("after-kill-{cycle}.txt"),
+            b"ok",
+            "after the kill",
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("a write after the restart failed: {e:?}\n{}", s.log()));
+        assert_eq!(s.stop(), Some(0));
+    }
+    // Every acknowledged write is in the final head: its file, its flag.
+    let head = git(&repo, &["rev-parse", "refs/heads/main"]);
+    for a in &all_acked {
+        assert!(present(&repo, &head, &a.what), "{a:?} is not in the head");
+    }
+    fsck(&repo);
+    if !bare {
+        // The work tree follows the branch: nothing staged or changed that would revert an
+        // acknowledged write at the user's next commit.
+        let status = git(&repo, &["status", "--porcelain"]);
+        assert_eq!(status, "", "the work tree after {CYCLES} kills");
+    }
+    eprintln!(
+        "sigkill ({}): {} acknowledged writes over {CYCLES} kills, all present; {}",
+        if bare { "bare" } else { "normal repository" },
+        all_acked.len(),
+        report.join("; ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_a_write_storm_3_times_normal_repository_loses_no_acknowledged_write() {
+    sigkill_storms(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_a_write_storm_3_times_bare_repository_loses_no_acknowledged_write() {
+    sigkill_storms(true).await;
+}
+
+// ------------------------------------------------------------------------------ remote down
+
+/// The remote goes away twice while clients write, the storage keeps running: first the git
+/// server process is stopped (connections refused), then it answers `503` (a proxy whose
+/// backend is gone). Writes fail with `UNAVAILABLE`, nothing of them is served, kept locally
+/// or pushed; status and metrics show the condition; writes succeed again once the remote
+/// is back, without a restart.
+async fn remote_outage(local: bool) {
+    const WRITES_PER_OUTAGE: usize = 4;
+    let remote = test_support::BareRemote::new();
+    remote.cli_commit("main", &[(FEATURES, Some(&features("seed", None)))], "seed");
+    let mut http = Some(test_support::GitHttpServer::builder(remote.project_root()).start());
+    let port = http.as_ref().unwrap().port();
+    let url = http.as_ref().unwrap().url(test_support::REMOTE_DIR_NAME);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("flags");
+    let mut config = if local {
+        local_config(&repo)
+    } else {
+        "storage:\n  default:\n".to_owned()
+    };
+    config.push_str(&format!("    remote: {url}\n    poll_interval: 1s\n"));
+    let s = Server::start(&config);
+    let (mut st, mut envs) = clients(&s).await;
+    let mut head = st
+        .commit(put("up.txt", b"up", "while the remote is up"))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    assert_eq!(remote.head("main").as_deref(), Some(head.as_str()));
+    let mut failed = 0;
+    let mut flags = vec!["seed".to_owned()];
+    for outage in ["stopped", "answering-503"] {
+        match outage {
+            "stopped" => drop(http.take()),
+            _ => http.as_ref().unwrap().set_down(true),
+        }
+        let pushes_failed_before =
+            metrics(&s)["flipt_storage_pushes_total{storage=\"default\",result=\"error\"}"];
+        for i in 0..WRITES_PER_OUTAGE {
+            let e = st
+                .commit(put(&format!("{outage}-{i}.txt"), b"x", "during the outage"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+            assert!(!e.message().is_empty());
+            let e = envs
+                .create_resource(create_flag(&format!("{outage}-{i}")))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+            failed += 2;
+        }
+        // Nothing half applied: not served, not in the local repository, not on the remote.
+        assert_eq!(status(&mut st).await.head, head);
+        for i in 0..WRITES_PER_OUTAGE {
+            let e = read(&mut st, &format!("{outage}-{i}.txt"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::NotFound);
+        }
+        let served = served_flags(&mut envs).await;
+        assert_eq!(served, (head.clone(), flags.clone()));
+        if local {
+            assert_eq!(git(&repo, &["rev-parse", "refs/heads/main"]), head);
+            assert_eq!(git(&repo, &["rev-parse", "refs/remotes/origin/main"]), head);
+        }
+        assert_eq!(remote.head("main").as_deref(), Some(head.as_str()));
+        // Status (after a poll) and metrics say so.
+        let st2 = wait_for(30, "the status shows the outage", || {
+            let mut c = st.clone();
+            async move {
+                let s = status(&mut c).await;
+                (!s.synced
+                    && s.last_error
+                        .as_ref()
+                        .is_some_and(|e| e.class == pb::ErrorClass::Network as i32))
+                .then_some(s)
+            }
+        })
+        .await;
+        assert_eq!(st2.head, head, "the last state is still served");
+        let m = metrics(&s);
+        assert_eq!(m["flipt_storage_synced{storage=\"default\"}"], 0.0);
+        assert!(m["flipt_storage_errors_total{storage=\"default\",class=\"network\"}"] >= 1.0);
+        assert!(
+            m["flipt_storage_pushes_total{storage=\"default\",result=\"error\"}"]
+                >= pushes_failed_before + (2 * WRITES_PER_OUTAGE) as f64,
+            "{m:?}"
+        );
+        // Back, on the same address: writes work again without a restart.
+        match outage {
+            "stopped" => {
+                http = Some(
+                    test_support::GitHttpServer::builder(remote.project_root())
+                        .port(port)
+                        .start(),
+                )
+            }
+            _ => http.as_ref().unwrap().set_down(false),
+        }
+        let file = st
+            .commit(put(
+                &format!("back-{outage}.txt"),
+                b"back",
+                "after the outage",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("a write after the outage failed: {e:?}"))
+            .into_inner()
+            .revision;
+        assert_eq!(remote.head("main").as_deref(), Some(file.as_str()));
+        head = envs
+            .create_resource(create_flag(&format!("back-{outage}")))
+            .await
+            .unwrap()
+            .into_inner()
+            .revision;
+        flags.push(format!("back-{outage}"));
+        assert_eq!(remote.head("main").as_deref(), Some(head.as_str()));
+        let r = refresh(&mut st).await.unwrap();
+        assert_eq!(r.head, head);
+        let after = status(&mut st).await;
+        assert!(after.synced && after.last_error.is_none(), "{after:?}");
+    }
+    // The failed writes never reached the remote; the acknowledged ones are there once.
+    let subjects = git(remote.path(), &["log", "--format=%s", "refs/heads/main"]);
+    assert!(!subjects.contains("during the outage"), "{subjects}");
+    for outage in ["stopped", "answering-503"] {
+        assert!(
+            !subjects.contains(&format!("create flag default/{outage}-")),
+            "{subjects}"
+        );
+        assert_eq!(
+            subjects
+                .lines()
+                .filter(|l| *l == format!("create flag default/back-{outage}"))
+                .count(),
+            1
+        );
+    }
+    remote.fsck();
+    if local {
+        fsck(&repo);
+    }
+    eprintln!(
+        "remote outage ({}): 2 outages, {failed} writes failed with UNAVAILABLE, none applied; 4 writes after the outages acknowledged",
+        if local { "local" } else { "memory" }
+    );
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_unreachable_during_writes_then_back_memory_backend() {
+    remote_outage(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_unreachable_during_writes_then_back_local_backend() {
+    remote_outage(true).await;
+}
+
+// ------------------------------------------------------------------------------ rewritten remote
+
+/// Someone force-pushes an unrelated history to the remote (local backend). The storage
+/// serves the remote's head as BEHAVIOUR §2 says (it validates; reads never fail), reports
+/// the divergence in status (naming both commits) and metrics, pushes nothing over the
+/// rewritten history (writes are `FAILED_PRECONDITION`), and takes writes again as soon as
+/// someone resolves it by moving the local branch to the remote's history (README "Remote
+/// sync"). Polling is off (1 h): the local change alone must be noticed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewritten_remote_is_served_reported_and_writes_resume_once_resolved() {
+    let remote = test_support::BareRemote::new();
+    remote.cli_commit("main", &[(FEATURES, Some(&features("a", None)))], "seed");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("flags");
+    let config = format!(
+        "{}    remote: {}\n    poll_interval: 1h\n",
+        local_config(&repo),
+        remote.file_url()
+    );
+    let s = Server::start(&config);
+    let (mut st, mut envs) = clients(&s).await;
+    let ours = envs
+        .create_resource(create_flag("mine"))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let errors_before: f64 = metrics(&s)
+        .iter()
+        .filter(|(k, _)| k.starts_with("flipt_storage_errors_total"))
+        .map(|(_, v)| v)
+        .sum();
+
+    let theirs = remote.cli_force_push_unrelated(
+        "main",
+        &[(FEATURES, Some(&features("z", None)))],
+        "rewritten history",
+    );
+    let r = refresh(&mut st).await.unwrap();
+    assert_eq!((r.head.as_str(), r.changed), (theirs.as_str(), true));
+    assert_eq!(
+        served_flags(&mut envs).await,
+        (theirs.clone(), vec!["z".to_owned()]),
+        "the remote's (valid) head is served"
+    );
+    let after = status(&mut st).await;
+    let message = after
+        .last_error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains(&ours) && message.contains(&theirs) && message.contains("diverged"),
+        "the status names both commits: {after:?}"
+    );
+    let errors_after: f64 = metrics(&s)
+        .iter()
+        .filter(|(k, _)| k.starts_with("flipt_storage_errors_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(errors_after > errors_before, "the metrics count it");
+    let e = envs
+        .create_resource(create_flag("refused"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains(&theirs), "{e:?}");
+    assert_eq!(
+        remote.head("main").as_deref(),
+        Some(theirs.as_str()),
+        "nothing pushed over the rewritten history"
+    );
+
+    // Resolved by someone taking the remote's history in the repository.
+    git(&repo, &["update-ref", "refs/heads/main", &theirs]);
+    let next = wait_for(10, "writes are taken again after the resolution", || {
+        let mut e = envs.clone();
+        async move {
+            match e.create_resource(create_flag("after")).await {
+                Ok(r) => Some(r.into_inner().revision),
+                Err(err) if err.code() == Code::FailedPrecondition => None,
+                Err(err) => panic!("{err:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(remote.head("main").as_deref(), Some(next.as_str()));
+    assert_eq!(
+        git(remote.path(), &["rev-parse", &format!("{next}^")]),
+        theirs,
+        "built on the rewritten history"
+    );
+    assert_eq!(
+        served_flags(&mut envs).await,
+        (next, vec!["z".to_owned(), "after".to_owned()])
+    );
+    remote.fsck();
+    fsck(&repo);
+    assert_eq!(s.stop(), Some(0));
+}
+
+/// The same with the memory backend: served and reported alike, nothing pushed over the
+/// rewritten history. Its state lives in the process, so a restart resolves it (there is no
+/// local branch a user could move).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewritten_remote_with_the_memory_backend_is_served_and_a_restart_resolves_it() {
+    let remote = test_support::BareRemote::new();
+    remote.cli_commit("main", &[(FEATURES, Some(&features("a", None)))], "seed");
+    let config = format!(
+        "storage:\n  default:\n    remote: {}\n    poll_interval: 1s\n",
+        remote.file_url()
+    );
+    let s = Server::start(&config);
+    let (st, mut envs) = clients(&s).await;
+    envs.create_resource(create_flag("mine")).await.unwrap();
+    let theirs = remote.cli_force_push_unrelated(
+        "main",
+        &[(FEATURES, Some(&features("z", None)))],
+        "rewritten history",
+    );
+    // Picked up by polling.
+    wait_for(20, "the rewritten head is served", || {
+        let mut c = st.clone();
+        let theirs = theirs.clone();
+        async move { (status(&mut c).await.head == theirs).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        served_flags(&mut envs).await,
+        (theirs.clone(), vec!["z".to_owned()])
+    );
+    let e = envs
+        .create_resource(create_flag("refused"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert_eq!(remote.head("main").as_deref(), Some(theirs.as_str()));
+    assert_eq!(s.stop(), Some(0));
+
+    let s = Server::start(&config);
+    let (_, mut envs) = clients(&s).await;
+    let next = envs
+        .create_resource(create_flag("after-restart"))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    assert_eq!(
+        git(remote.path(), &["rev-parse", &format!("{next}^")]),
+        theirs
+    );
+    remote.fsck();
+    assert_eq!(s.stop(), Some(0));
+}
+
+// ------------------------------------------------------------------------------ deleted branch
+
+/// Someone deletes the remote branch, five times, while readers hammer the server: every
+/// read is served from the last state (never "no state"), each refresh pushes the branch
+/// again from that state, and a write made right after a deletion (before any fetch)
+/// keeps the whole history and tree instead of starting a new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_remote_branch_keeps_being_served_and_is_pushed_again() {
+    const ROUNDS: usize = 5;
+    let remote = test_support::BareRemote::new();
+    let seed = remote.cli_commit(
+        "main",
+        &[
+            (FEATURES, Some(&features("a", None))),
+            ("other.txt", Some("kept")),
+        ],
+        "seed",
+    );
+    let s = Server::start(&format!(
+        "storage:\n  default:\n    remote: {}\n    poll_interval: 1h\n",
+        remote.file_url()
+    ));
+    let (mut st, envs) = clients(&s).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|i| {
+            let (mut st, mut envs, stop) = (st.clone(), envs.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0usize, Vec::new());
+                while !stop.load(Ordering::SeqCst) {
+                    let r = if i % 2 == 0 {
+                        read(&mut st, "other.txt").await.map(|_| ())
+                    } else {
+                        envs.list_resources(env::ListResourcesRequest {
+                            environment_key: "default".into(),
+                            namespace_key: "default".into(),
+                            type_url: "flipt.core.Flag".into(),
+                        })
+                        .await
+                        .map(|_| ())
+                    };
+                    match r {
+                        Ok(()) => ok += 1,
+                        Err(e) => failed.push(e),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let mut head = seed.clone();
+    for _ in 0..ROUNDS {
+        git(remote.path(), &["update-ref", "-d", "refs/heads/main"]);
+        let r = refresh(&mut st).await.unwrap();
+        assert_eq!(r.head, head, "the last state is served");
+        assert_eq!(
+            remote.head("main").as_deref(),
+            Some(head.as_str()),
+            "and pushed again"
+        );
+    }
+    // A write right after a deletion, before any fetch.
+    git(remote.path(), &["update-ref", "-d", "refs/heads/main"]);
+    let mut e = envs.clone();
+    let next = e
+        .create_resource(create_flag("after-delete"))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    assert_eq!(remote.head("main").as_deref(), Some(next.as_str()));
+    assert_eq!(
+        git(remote.path(), &["rev-parse", &format!("{next}^")]),
+        head,
+        "built on the last state, not a new root commit"
+    );
+    head = next;
+    assert_eq!(
+        remote.show_file("main", "other.txt").as_deref(),
+        Some("kept")
+    );
+    assert_eq!(
+        served_flags(&mut e).await,
+        (
+            head.clone(),
+            vec!["a".to_owned(), "after-delete".to_owned()]
+        )
+    );
+    let after = status(&mut st).await;
+    assert!(after.last_error.is_none(), "{after:?}");
+    stop.store(true, Ordering::SeqCst);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for r in readers {
+        let (o, f) = r.await.unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} reads failed while the branch was missing: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        failed.first()
+    );
+    assert!(
+        s.log()
+            .contains("pushed the local branch to the remote, which did not have it"),
+        "{}",
+        s.log()
+    );
+    remote.fsck();
+    eprintln!(
+        "deleted branch: {} deletions, {ok} reads during them, none failed",
+        ROUNDS + 1
+    );
+    assert_eq!(s.stop(), Some(0));
+}
