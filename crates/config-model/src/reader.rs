@@ -139,6 +139,9 @@ impl<'a> Ctx<'a> {
                     let Some(key) = self.key_string(path, k) else {
                         continue;
                     };
+                    if self.glued(path, &key) {
+                        continue;
+                    }
                     if allowed.contains(&key.as_str()) {
                         table.entries.push((key, v));
                     } else {
@@ -167,6 +170,9 @@ impl<'a> Ctx<'a> {
                     let Some(key) = self.key_string(path, k) else {
                         continue;
                     };
+                    if self.glued(path, &key) {
+                        continue;
+                    }
                     let id = key.to_lowercase();
                     if id.is_empty() {
                         self.error(path, "ids must not be empty");
@@ -188,6 +194,23 @@ impl<'a> Ctx<'a> {
             ),
         }
         out
+    }
+
+    /// A key with a `:` in it is almost always `key:value` written without the space, and the
+    /// value may be a secret (`password:hunter2`): it is reported showing only what comes
+    /// before the colon. Returns whether it was.
+    fn glued(&mut self, path: &str, key: &str) -> bool {
+        let Some((before, _)) = key.split_once(':') else {
+            return false;
+        };
+        let shown = format!("{before}:...");
+        self.error(
+            &join(path, &shown),
+            format!(
+                "`{shown}` reads as one key: write a space after the colon (`{before}: value`); the rest is not shown, as it may be a secret"
+            ),
+        );
+        true
     }
 
     fn key_string(&mut self, path: &str, key: &Value) -> Option<String> {

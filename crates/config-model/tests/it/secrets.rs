@@ -4,7 +4,7 @@ use config_model::*;
 
 use crate::harness::*;
 
-const SECRETS: &[&str] = &[
+pub(crate) const SECRETS: &[&str] = &[
     "pw-SECRET-basic",
     "tok-SECRET-access",
     "key-SECRET-bytes",
@@ -14,7 +14,7 @@ const SECRETS: &[&str] = &[
     "env-SECRET-resolved",
 ];
 
-fn every_secret() -> String {
+pub(crate) fn every_secret() -> String {
     r#"
 credentials:
   basic:
@@ -46,7 +46,7 @@ authentication:
     .to_owned()
 }
 
-fn assert_clean(what: &str, text: &str) {
+pub(crate) fn assert_clean(what: &str, text: &str) {
     for s in SECRETS {
         assert!(!text.contains(s), "{what} leaks `{s}`:\n{text}");
     }
@@ -115,4 +115,24 @@ fn secrets_from_variables_stay_out_of_messages() {
     )
     .unwrap_err();
     assert_clean("error", &format!("{err} {err:?}"));
+}
+
+#[test]
+fn a_value_glued_to_its_key_is_not_shown() {
+    // `password:value` without the space is one key: the message shows only its first part.
+    let err = load_str(
+        "credentials:\n  b:\n    type: basic\n    basic: {username: alice, password:pw-SECRET-basic}\n  gh:tok-SECRET-access: x\nauthentication:\n  methods:\n    token:\n      storage:\n        tokens: {ci:auth-SECRET-token}\n",
+        Some("c.yml"),
+        &env(&[]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert_clean("error", &text);
+    assert_clean("error Debug", &format!("{err:?}"));
+    assert!(
+        text.contains("credentials.b.basic.password:...: `password:...` reads as one key: write a space after the colon (`password: value`)"),
+        "{text}"
+    );
+    assert!(text.contains("credentials.gh:..."), "{text}");
+    assert!(text.contains("tokens.ci:..."), "{text}");
 }
