@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_yaml::{Mapping, Value};
 
 use crate::harness::env;
-use crate::secrets::{SECRETS, assert_clean, every_secret};
+use crate::secrets::{assert_clean, every_secret};
 
 /// The valid configurations that the mutations start from.
 fn valid_texts() -> Vec<String> {

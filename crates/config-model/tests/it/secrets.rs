@@ -4,7 +4,7 @@ use config_model::*;
 
 use crate::harness::*;
 
-pub(crate) const SECRETS: &[&str] = &[
+const SECRETS: &[&str] = &[
     "pw-SECRET-basic",
     "tok-SECRET-access",
     "key-SECRET-bytes",
