@@ -8,6 +8,7 @@
 //! External commands inherit stdio and are echoed before they run, so a CI log shows exactly
 //! what to type to reproduce a failure.
 
+mod bench;
 mod ci;
 mod deny;
 mod tidy;
@@ -30,6 +31,9 @@ commands:
   tidy         check dependency direction, manifests, crate docs, unsafe code and secrets
   deny         cargo deny check (offline against $ADVISORY_DB_SNAPSHOT when it is set)
   test [args]  cargo nextest run --workspace [args], then the doctests
+  bench [--quick] [--filter NAME]
+               release build, then the benchmarks of PERFORMANCE.md against their
+               baselines; writes target/bench/report.md, report.json and SVG charts
   help         show this message
 ";
 
@@ -53,7 +57,7 @@ fn try_main() -> Result<()> {
             .with_context(|| format!("unknown command {command:?}"))?,
     };
     let rest: Vec<OsString> = args.collect();
-    if command != "test" && !rest.is_empty() {
+    if !matches!(command, "test" | "bench") && !rest.is_empty() {
         bail!("`cargo xtask {command}` takes no arguments, got {rest:?}");
     }
     match command {
@@ -62,6 +66,7 @@ fn try_main() -> Result<()> {
         "tidy" => tidy::tidy(),
         "deny" => deny::deny(),
         "test" => ci::test(&rest),
+        "bench" => bench::bench(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

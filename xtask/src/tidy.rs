@@ -72,6 +72,13 @@ const RULES: &[Rule] = &[
         role: Role::Tests,
         may_use: &["*"],
     },
+    // The benchmark harness (`cargo xtask bench`): a tool like the integration tests (it
+    // starts the real binary and uses test-support's git servers); nothing depends on it.
+    Rule {
+        krate: "storage-bench",
+        role: Role::Tests,
+        may_use: &["*"],
+    },
     Rule {
         krate: "xtask",
         role: Role::Tool,
@@ -265,6 +272,13 @@ impl Workspace {
             });
             for dep in dependencies {
                 let name = &dep.name;
+                if Rule::of(name).is_some_and(|theirs| theirs.role == Role::Tests) {
+                    out.push(format!(
+                        "{manifest}: nothing may depend on `{name}` (test and benchmark crates \
+                         are leaves)"
+                    ));
+                    continue;
+                }
                 let dev_only = Rule::of(name).is_some_and(|theirs| theirs.role == Role::DevOnly);
                 match dep.kind {
                     Kind::Normal | Kind::Build if dev_only && rule.role != Role::Tests => {
@@ -818,6 +832,7 @@ mod tests {
             root: PathBuf::from("/w"),
             packages: vec![
                 package("config-model", &[("storage-server", Kind::Dev)]),
+                package("credentials", &[("storage-bench", Kind::Dev)]),
                 package("git-backend", &[]),
                 package("git-backend-local", &[("git-backend-memory", Kind::Normal)]),
                 package(
@@ -837,6 +852,7 @@ mod tests {
                 package("remote-sync", &[("test-support", Kind::Normal)]),
                 package("storage-server", &[("git-backend-local", Kind::Normal)]),
                 package("test-support", &[("config-model", Kind::Normal)]),
+                package("storage-bench", &[("test-support", Kind::Normal)]),
                 package("unlisted", &[]),
             ],
         };
@@ -850,6 +866,7 @@ mod tests {
             crates,
             [
                 "config-model",
+                "credentials",
                 "git-backend-local",
                 "git-backend-memory",
                 "storage-grpc",

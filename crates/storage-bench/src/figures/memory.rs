@@ -1,0 +1,158 @@
+//! M1 and M2: resident memory (`VmRSS` in `/proc/<pid>/status`) of the real server.
+//!
+//! - M1: serving the 10,000-flag repository (`local` backend) minus serving an empty one,
+//!   against the size of the YAML files.
+//! - M2: memory backend, 10,000 single-flag writes through the API to the 10,000-flag
+//!   repository; RSS after all of them minus RSS after 2,000.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use storage_proto::environments::{ListNamespacesRequest, UpdateResourceRequest};
+
+use super::{Ctx, EnvClient, channel, local_config, seeded_memory_server, wait_for, wait_served};
+use crate::charts::Charts;
+use crate::data;
+use crate::process::Process;
+use crate::report::{Figure, Target};
+
+const MIB: f64 = 1024.0;
+
+/// RSS once it stops moving: sampled every 100 ms until two samples 500 ms apart differ by
+/// less than 1 % (at most 10 s), in KiB.
+async fn settled_rss(p: &Process) -> Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = p.rss_kib()?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = p.rss_kib()?;
+        if now.abs_diff(last) * 100 < last.max(1) || Instant::now() > deadline {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
+
+pub(super) async fn rss(ctx: &mut Ctx) -> Result<Vec<Figure>> {
+    let repo = ctx.repo10k()?;
+    let rounds = ctx.scale.pick(3, 2);
+    let yaml_mib = repo.yaml_bytes as f64 / 1024.0 / 1024.0;
+    let (mut deltas, mut full_kib, mut empty_kib) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let full = ctx
+            .bins
+            .start_server("m1-full", &local_config(&repo.path), &ctx.scratch)?;
+        let mut env = EnvClient::new(channel(&full.grpc).await?);
+        wait_served(&mut env, repo.namespaces).await?;
+        let full_rss = settled_rss(&full).await?;
+        drop((env, full));
+
+        let empty_dir = ctx.dir("m1-empty")?;
+        let empty = ctx
+            .bins
+            .start_server("m1-empty", &local_config(&empty_dir), &ctx.scratch)?;
+        let env = EnvClient::new(channel(&empty.grpc).await?);
+        wait_for(
+            "the empty repository to be served",
+            Duration::from_secs(60),
+            || {
+                let mut env = env.clone();
+                async move {
+                    env.list_namespaces(ListNamespacesRequest {
+                        environment_key: "default".into(),
+                    })
+                    .await?;
+                    Ok(())
+                }
+            },
+        )
+        .await?;
+        let empty_rss = settled_rss(&empty).await?;
+        drop((env, empty));
+        full_kib.push(full_rss);
+        empty_kib.push(empty_rss);
+        deltas.push((full_rss as f64 - empty_rss as f64) / MIB);
+    }
+    let base = vec![yaml_mib; deltas.len()];
+    Ok(vec![
+        Figure::compared(
+            "M1",
+            "server RSS with the 10k-flag environment loaded minus RSS serving an empty repository",
+            "MiB",
+            deltas,
+            "size of the YAML files",
+            base,
+            Target::RatioAtMost(4.0),
+            1,
+            0,
+        )
+        .note(format!(
+            "`flipt-storage serve`, `local` backend on the generated bare repository (tmpfs, so the repository's files are not counted in the server's RSS) vs a `local` backend on an empty directory (seeded with a README commit); VmRSS read once the last flag is served and RSS has settled (< 1 % change over 500 ms); RSS loaded {:?} KiB, empty {:?} KiB; a new process per run",
+            full_kib, empty_kib
+        )),
+    ])
+}
+
+pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure>> {
+    let s = ctx.scale;
+    let (first, total) = s.pick((2_000usize, 10_000usize), (1_000, 3_000));
+    let server = seeded_memory_server(ctx, "m2", 100).await?;
+    let mut env = EnvClient::new(channel(&server.grpc).await?);
+    let start_rss = server.rss_kib()?;
+    let mut points = vec![(0.0, start_rss as f64 / MIB)];
+    let mut at_first = 0;
+    let t = Instant::now();
+    for i in 1..=total {
+        let ns = i % 100;
+        let f = (i / 100) % data::FLAGS_PER_NAMESPACE;
+        let key = data::flag_key(ns, f);
+        let flag = data::flag_proto(ns, &key, &format!("edit {i}"), i % 2 == 0);
+        env.update_resource(UpdateResourceRequest {
+            environment_key: "default".into(),
+            namespace_key: data::namespace_key(ns),
+            key,
+            payload: Some(data::flag_any(&flag)),
+            revision: String::new(),
+        })
+        .await
+        .with_context(|| format!("write {i}"))?;
+        if i % 250 == 0 {
+            let rss = server.rss_kib()?;
+            points.push((i as f64, rss as f64 / MIB));
+            if i == first {
+                at_first = rss;
+            }
+        }
+    }
+    let elapsed = t.elapsed();
+    let at_end = server.rss_kib()?;
+    let growth = (at_end as f64 - at_first as f64) / MIB;
+    charts.growth(
+        "growth-m2.svg",
+        "M2: server RSS during single-flag writes (memory backend, 10k flags)",
+        "writes",
+        "RSS (MiB)",
+        vec![("VmRSS".into(), points)],
+        false,
+    );
+    let mut f = Figure::alone(
+        "M2",
+        &format!("memory backend: RSS after {total} single-flag writes minus after {first}"),
+        "MiB",
+        vec![growth],
+        Target::ValueBelow(16.0),
+        total as u64,
+    )
+    .note(format!(
+        "through the real server: `flipt-storage serve`, memory backend, no remote, seeded with the 10,000-flag data set; {total} UpdateResource calls one at a time, each changing one flag (description and enabled) round-robin over the namespaces, in {:.1} s ({:.2} ms per write); RSS {:.1} MiB after seeding, {:.1} MiB after {first} writes, {:.1} MiB after {total}; one run (the figure is a difference within the run)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / total as f64,
+        start_rss as f64 / MIB,
+        at_first as f64 / MIB,
+        at_end as f64 / MIB
+    ));
+    if s.quick {
+        f = f.note("quick run: 3,000 writes, growth measured from 1,000 (the full run does the figure's 10,000 from 2,000)");
+    }
+    Ok(vec![f])
+}

@@ -1,0 +1,211 @@
+//! W1 and W3: `CreateResource` through the real server, memory backend without remote, at
+//! 10,000, 1,000 and 100 flags, against raw git2 (the same blob, the trees on its path, a
+//! commit, the ref) plus one echo RPC of the same payload sizes.
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use prost::Message as _;
+use storage_proto::environments::UpdateResourceRequest;
+
+use super::{Ctx, EnvClient, channel, seeded_memory_server};
+use crate::charts::Charts;
+use crate::data::{self, NamespaceText, RawWriter};
+use crate::echo::{EchoClient, request_like};
+use crate::load::Latencies;
+use crate::report::{Figure, Target};
+
+/// The request creating flag `new-<tag>-<i>` in namespace `ns`.
+pub(super) fn create_request(ns: usize, key: &str) -> UpdateResourceRequest {
+    let flag = data::flag_proto(ns, key, "Created by the benchmark", true);
+    UpdateResourceRequest {
+        environment_key: "default".into(),
+        namespace_key: data::namespace_key(ns),
+        key: key.into(),
+        payload: Some(data::flag_any(&flag)),
+        revision: String::new(),
+    }
+}
+
+/// A writer of `CreateResource` calls on one server: new flags spread over its namespaces.
+struct Creator {
+    env: EnvClient,
+    namespaces: usize,
+    tag: &'static str,
+    next: usize,
+}
+
+impl Creator {
+    async fn batch(&mut self, n: usize) -> Result<Latencies> {
+        let mut lat = Latencies::new();
+        let start = Instant::now();
+        for _ in 0..n {
+            let i = self.next;
+            self.next += 1;
+            let req = create_request(i % self.namespaces, &format!("new-{}-{i}", self.tag));
+            let t = Instant::now();
+            self.env
+                .create_resource(req)
+                .await
+                .with_context(|| format!("create flag {i} ({})", self.tag))?;
+            lat.record(t.elapsed());
+        }
+        lat.elapsed = start.elapsed();
+        Ok(lat)
+    }
+}
+
+/// The raw git2 side of W1: the same new flag appended to the same namespace file, one commit
+/// per flag, plus one echo call of the create call's sizes.
+struct RawCreator {
+    writer: RawWriter,
+    texts: Vec<NamespaceText>,
+    echo: EchoClient<tonic::transport::Channel>,
+    echo_request: crate::echo::EchoRequest,
+    next: usize,
+}
+
+impl RawCreator {
+    async fn batch(&mut self, n: usize) -> Result<Latencies> {
+        let mut lat = Latencies::new();
+        let start = Instant::now();
+        for _ in 0..n {
+            let i = self.next;
+            self.next += 1;
+            let ns = i % self.texts.len();
+            let key = format!("new-raw-{i}");
+            self.texts[ns].push_flag(&data::flag_yaml(ns, &key, "Created by the benchmark", true));
+            let content = self.texts[ns].render();
+            let path = data::namespace_path(ns);
+            let message = format!("create flag {}/{key}", data::namespace_key(ns));
+            let t = Instant::now();
+            self.writer
+                .commit_file(&path, content.as_bytes(), &message)?;
+            self.echo.echo(self.echo_request.clone()).await?;
+            lat.record(t.elapsed());
+        }
+        lat.elapsed = start.elapsed();
+        Ok(lat)
+    }
+}
+
+pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure>> {
+    let repo = ctx.repo10k()?;
+    let s = ctx.scale;
+    let sizes = [(100usize, "10k"), (10, "1k"), (1, "100")];
+    let mut servers = Vec::new();
+    for (namespaces, tag) in sizes {
+        let p = seeded_memory_server(ctx, &format!("w-{tag}"), namespaces).await?;
+        let env = EnvClient::new(channel(&p.grpc).await?);
+        servers.push((
+            p,
+            Creator {
+                env,
+                namespaces,
+                tag,
+                next: 0,
+            },
+        ));
+    }
+    let echo_process = ctx.bins.start_echo(&ctx.scratch)?;
+    let sample = create_request(50, "new-10k-5000");
+    let request_bytes = sample.encoded_len();
+    let reply_bytes = servers[0]
+        .1
+        .env
+        .create_resource(sample)
+        .await?
+        .into_inner()
+        .encoded_len();
+    let copy = ctx.dir("w1-raw")?.join("repo.git");
+    data::copy_repo(&repo.path, &copy)?;
+    let mut raw = RawCreator {
+        writer: RawWriter::open(&copy)?,
+        texts: (0..repo.namespaces).map(NamespaceText::generated).collect(),
+        echo: EchoClient::new(channel(&echo_process.grpc).await?),
+        echo_request: request_like(request_bytes, reply_bytes),
+        next: 0,
+    };
+
+    let n = s.pick(100, 30);
+    let warm = s.pick(20, 10);
+    for (_, c) in &mut servers {
+        c.batch(warm).await?;
+    }
+    raw.batch(warm).await?;
+    let mut runs: [Vec<f64>; 4] = Default::default();
+    let mut all: [Latencies; 4] = Default::default();
+    for _ in 0..s.rounds {
+        // A B A B: the 10k server, the baseline, then the smaller servers.
+        let order: [usize; 4] = [0, 3, 1, 2];
+        for k in order {
+            let lat = if k == 3 {
+                raw.batch(n).await?
+            } else {
+                servers[k].1.batch(n).await?
+            };
+            runs[k].push(lat.p50_us() / 1000.0);
+            all[k].merge(&lat);
+        }
+    }
+    let [w10k, w1k, w100, base] = runs;
+    let note_sizes = format!(
+        "request {request_bytes} B, reply {reply_bytes} B; one call at a time on one channel (closed-loop, concurrency 1); each call creates a new flag (2 variants, 1 rule) in the next namespace, without a revision"
+    );
+    let w1 = Figure::compared(
+        "W1",
+        "CreateResource p50, memory backend, no remote, 10k flags",
+        "ms",
+        w10k.clone(),
+        "raw git2 commit + echo",
+        base,
+        Target::RatioAtMost(2.0),
+        n as u64,
+        warm as u64,
+    )
+    .note("server: `flipt-storage serve`, memory backend, seeded with the 10,000-flag data set through StorageService.Commit, one namespace file per commit")
+    .note("baseline: git2 on a bare copy of the data set on tmpfs: the same namespace file with the same flag appended written as a blob, TreeUpdateBuilder, commit, move refs/heads/main; then one echo call with the create call's request and reply sizes; the file's text is prepared before the clock starts")
+    .note(note_sizes.clone());
+    let growth_1k = crate::report::Spread::of(&w1k).map_or(f64::NAN, |s| s.median);
+    let w3 = Figure::compared(
+        "W3",
+        "CreateResource p50 at 10,000 flags / at 100 flags",
+        "ms",
+        w10k,
+        "100 flags",
+        w100,
+        Target::RatioAtMost(1.5),
+        n as u64,
+        warm as u64,
+    )
+    .note(format!(
+        "three memory servers (10,000 / 1,000 / 100 flags: 100 / 10 / 1 namespace files of 100 flags), interleaved; p50 at 1,000 flags: {} ms",
+        crate::report::num(growth_1k)
+    ))
+    .note(note_sizes);
+    charts.growth(
+        "growth-w3.svg",
+        "W3: CreateResource p50 by repository size",
+        "flags in the repository",
+        "p50 (ms)",
+        vec![(
+            "CreateResource p50".into(),
+            vec![
+                (100.0, all[2].p50_us() / 1000.0),
+                (1000.0, all[1].p50_us() / 1000.0),
+                (10000.0, all[0].p50_us() / 1000.0),
+            ],
+        )],
+        true,
+    );
+    charts.latency(
+        "latency-w1.svg",
+        "W1: CreateResource (memory, no remote, 10k flags) vs raw git2 + echo (us)",
+        vec![
+            ("CreateResource".into(), all[0].curve()),
+            ("raw git2 commit + echo".into(), all[3].curve()),
+        ],
+    );
+    drop((servers, echo_process));
+    Ok(vec![w1, w3])
+}
