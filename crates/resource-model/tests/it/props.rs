@@ -1,4 +1,5 @@
-//! Property tests: arbitrary valid resources round-trip; arbitrary input never panics.
+//! Property tests: arbitrary valid resources round-trip; arbitrary input never panics; the
+//! corpus edited at random never panics, and every refusal names the file and says why.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -231,6 +232,88 @@ fn segment() -> impl Strategy<Value = Segment> {
         })
 }
 
+/// One edit of a text at a position (a fraction of its length): delete, insert or replace with
+/// characters that matter to YAML and JSON.
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(proptest::sample::Index, usize),
+    Insert(proptest::sample::Index, String),
+    Replace(proptest::sample::Index, String),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    let piece = prop_oneof![
+        proptest::sample::select(vec![
+            ":",
+            " ",
+            "\n",
+            "\t",
+            "-",
+            "- ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "#",
+            "&a ",
+            "*a",
+            "!!str ",
+            "!!binary ",
+            "'",
+            "\"",
+            "|",
+            ">",
+            "---\n",
+            "...\n",
+            "? ",
+            "<<: *a\n",
+            "\0",
+            "\u{feff}",
+            "  ",
+            "\n  ",
+            "\n    - key: x\n",
+            "1e999",
+            "-.inf",
+            ".nan",
+            "~",
+            "\"\\u0000\"",
+            "\u{202e}",
+        ])
+        .prop_map(str::to_owned),
+        "[ -~]{1,6}",
+    ];
+    prop_oneof![
+        (any::<proptest::sample::Index>(), 1usize..8).prop_map(|(i, n)| Edit::Delete(i, n)),
+        (any::<proptest::sample::Index>(), piece.clone()).prop_map(|(i, s)| Edit::Insert(i, s)),
+        (any::<proptest::sample::Index>(), piece).prop_map(|(i, s)| Edit::Replace(i, s)),
+    ]
+}
+
+fn apply(text: &str, edits: &[Edit]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for e in edits {
+        let at = |i: &proptest::sample::Index, len: usize| if len == 0 { 0 } else { i.index(len) };
+        match e {
+            Edit::Delete(i, n) => {
+                let start = at(i, chars.len());
+                let end = (start + n).min(chars.len());
+                chars.drain(start..end);
+            }
+            Edit::Insert(i, s) => {
+                let start = at(i, chars.len() + 1);
+                chars.splice(start..start, s.chars());
+            }
+            Edit::Replace(i, s) => {
+                let start = at(i, chars.len());
+                let end = (start + s.chars().count()).min(chars.len());
+                chars.splice(start..end, s.chars());
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
 fn version() -> impl Strategy<Value = Option<Version>> {
     proptest::option::of(proptest::sample::select(Version::ALL.to_vec()))
 }
@@ -315,5 +398,36 @@ proptest! {
     fn arbitrary_templates_never_panic(src in "[{}a-z .$()|\"`:=,0-9-]{0,40}") {
         let data = TemplateValue::object([("Changes", TemplateValue::List(vec![TemplateValue::str("c")]))]);
         let _ = Template::parse(&src).map(|t| t.render(&data));
+    }
+}
+
+proptest! {
+    // Cheap cases: more of them.
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_corpus_edited_at_random_never_panics(
+        which in any::<proptest::sample::Index>(),
+        edits in vec(edit(), 1..6),
+    ) {
+        let (path, original) = crate::CORPUS[which.index(crate::CORPUS.len())];
+        let text = apply(original, &edits);
+        match FeaturesFile::parse(path, text.as_bytes()) {
+            Ok(mut f) => {
+                // What parsed can be edited, written and read again.
+                f.put_flag(Flag::new("added", "Added"));
+                let out = f.to_bytes();
+                let again = FeaturesFile::parse(path, &out);
+                prop_assert!(again.is_ok(), "{}", String::from_utf8_lossy(&out));
+                prop_assert!(again.unwrap().flag("added").is_some());
+            }
+            Err(problems) => {
+                prop_assert!(!problems.0.is_empty());
+                for p in &problems.0 {
+                    prop_assert_eq!(p.file.as_str(), path);
+                    prop_assert!(!p.message.is_empty(), "{:?}", p);
+                }
+            }
+        }
     }
 }
