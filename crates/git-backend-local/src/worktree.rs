@@ -89,16 +89,26 @@ fn sync(
         match after {
             Some(blob) => {
                 let content = repo.find_blob(blob)?;
-                if let Some(dir) = file.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+                let written = file
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&file, content.content()));
+                match written {
+                    Ok(()) => index.add_path(&path)?,
+                    Err(e) => {
+                        // E.g. a full disk: the index still follows the new commit (so the
+                        // user's next `git commit` does not revert this write) and the
+                        // other paths are still updated; a partly written file is removed.
+                        let _ = std::fs::remove_file(&file);
+                        tracing::warn!(path = %path.display(), error = %e, "could not write the file in the working tree; the index has the new content (`git checkout -- <path>` restores it)");
+                        index.add(&unstaged_entry(&delta.new_file(), blob))?;
+                    }
                 }
-                std::fs::write(&file, content.content())
-                    .map_err(|e| git2::Error::from_str(&e.to_string()))?;
-                index.add_path(&path)?;
             }
             None => {
-                std::fs::remove_file(&file).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+                if let Err(e) = std::fs::remove_file(&file) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove the file from the working tree; the index follows the new commit");
+                }
                 let mut dir = file.parent();
                 while let Some(d) = dir {
                     if d == workdir || std::fs::remove_dir(d).is_err() {

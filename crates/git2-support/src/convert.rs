@@ -47,7 +47,15 @@ pub(crate) fn git_signature(sig: &Signature) -> Result<git2::Signature<'static>,
 
 /// Maps a git2 error of a local operation, with `context` saying what failed.
 pub(crate) fn local_error(context: &str, e: git2::Error) -> Error {
-    let message = format!("{context}: {}", e.message());
+    // Some libgit2 failures set no message (e.g. a loose object whose write fails with
+    // EFBIG or ENOSPC while it is being deflated): say so instead of "no error".
+    let reason = match e.message() {
+        "" | "no error" => {
+            "libgit2 gave no reason (is the disk full, or a file size limit reached?)"
+        }
+        m => m,
+    };
+    let message = format!("{context}: {reason}");
     match e.code() {
         git2::ErrorCode::NotFound => Error::NotFound(message),
         git2::ErrorCode::Exists => Error::AlreadyExists(message),
