@@ -548,7 +548,6 @@ impl FeaturesFile {
         let mut texts: Vec<String> = Vec::with_capacity(self.pieces.len());
         let mut verified = true;
         let mut has_content = false;
-        let mut ends_with_newline = true;
         for piece in &self.pieces {
             let text = match &piece.doc {
                 None => piece.text.clone(),
@@ -573,8 +572,21 @@ impl FeaturesFile {
                         Format::Json => json_text(&canonical_value(current)) + "\n",
                     };
                     verified &= read_back(self.format, &body).as_ref() == Some(current);
+                    // Blank lines outside documents may hold spaces and tabs that YAML
+                    // tolerates only while no document follows (a tab-only line before
+                    // `version:` does not parse): clear them, leaving comments and markers.
+                    for (t, p) in texts.iter_mut().zip(&self.pieces) {
+                        if p.doc.is_none() {
+                            *t = without_blank_line_whitespace(t);
+                        }
+                    }
+                    let ends_with_newline = texts
+                        .iter()
+                        .rev()
+                        .find(|t| !t.is_empty())
+                        .is_none_or(|t| t.ends_with('\n'));
                     let mut text = String::new();
-                    if has_content && !ends_with_newline {
+                    if !ends_with_newline {
                         text.push('\n');
                     }
                     if has_content && self.format == Format::Yaml {
@@ -585,9 +597,6 @@ impl FeaturesFile {
                 }
             };
             has_content |= !text.trim().is_empty();
-            if !text.is_empty() {
-                ends_with_newline = text.ends_with('\n');
-            }
             texts.push(text);
         }
         (texts, verified)
@@ -698,6 +707,19 @@ fn render_changed(
     };
     let ok = check(&canonical);
     (canonical, ok)
+}
+
+/// `text` with every whitespace-only line made empty (its newline kept).
+fn without_blank_line_whitespace(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            if line.trim().is_empty() {
+                if line.ends_with('\n') { "\n" } else { "" }
+            } else {
+                line
+            }
+        })
+        .collect()
 }
 
 fn has_key(v: &Value, key: &str) -> bool {

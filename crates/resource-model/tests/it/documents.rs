@@ -673,3 +673,32 @@ fn hostile_yaml_is_refused_before_it_is_expanded() {
         f.segment("s").unwrap().constraints
     );
 }
+
+#[test]
+fn a_document_added_after_blanks_without_a_newline_starts_on_its_own_line() {
+    // Found by the features_parse fuzz target: " " then a new document made " version: ...",
+    // which does not parse (and a write would have committed it); blank lines with tabs before
+    // a document do not parse either. Comments stay.
+    for blank in [
+        " ",
+        "\n ",
+        "  \n  ",
+        "\t",
+        "# c\n\t",
+        "\t\n# c\n \t \n",
+        "---\n\t",
+    ] {
+        for path in ["ns/features.yaml", "ns/features.json"] {
+            if path.ends_with(".json") && !blank.trim().is_empty() {
+                continue;
+            }
+            let mut f = parse(path, blank);
+            f.put_flag(Flag::new("a", "A"));
+            let out = text(&f);
+            let again = FeaturesFile::parse(path, out.as_bytes())
+                .unwrap_or_else(|p| panic!("{blank:?} {path}: {out:?}: {p}"));
+            assert!(again.flag("a").is_some(), "{out:?}");
+            assert_eq!(blank.contains("# c"), out.contains("# c"), "{out:?}");
+        }
+    }
+}
