@@ -137,6 +137,8 @@ struct Write {
     kind: Kind,
     /// Which shared flag or file (for `Update` and `Commit`).
     target: usize,
+    /// The revision the write was conditioned on (for `Update` and `Commit`).
+    base: Option<String>,
     outcome: Outcome,
 }
 
@@ -198,6 +200,7 @@ async fn run_client(c: usize, url: String) -> ClientReport {
             continue;
         }
         let kind = [Kind::Create, Kind::Update, Kind::Commit][(c + op / 2) % 3];
+        let mut base = None;
         let result = match kind {
             Kind::Create => envs
                 .create_resource(flag_request(&marker, &marker, ""))
@@ -209,6 +212,7 @@ async fn run_client(c: usize, url: String) -> ClientReport {
                     Ok(read) => {
                         report.reads_ok += 1;
                         let revision = read.into_inner().revision;
+                        base = Some(revision.clone());
                         envs.update_resource(flag_request(&key, &marker, &revision))
                             .await
                             .map(|r| r.into_inner().revision)
@@ -228,13 +232,14 @@ async fn run_client(c: usize, url: String) -> ClientReport {
                 {
                     Ok(read) => {
                         report.reads_ok += 1;
-                        let base = read.into_inner().revision;
+                        let revision = read.into_inner().revision;
+                        base = Some(revision.clone());
                         storage
                             .commit(put_file(
                                 &path,
                                 &format!("{marker}\n"),
                                 &format!("commit {marker}"),
-                                Some(base),
+                                Some(revision),
                             ))
                             .await
                             .map(|r| r.into_inner().revision)
@@ -247,6 +252,7 @@ async fn run_client(c: usize, url: String) -> ClientReport {
             marker,
             kind,
             target,
+            base,
             outcome: outcome(result),
         });
     }
@@ -556,6 +562,44 @@ async fn load(backend: Backend, remote_kind: RemoteKind) -> Counts {
         .map(|(e, _)| (&e.id, &e.message))
         .collect();
     assert!(stray.is_empty(), "commits that no write made: {stray:?}");
+    // An `ABORTED` write is refused because what it touches changed after the revision it
+    // read (BEHAVIOUR §4): some later commit changed its flag or file. (Writes to other
+    // resources in between must not make it fail: conflicts are per resource.)
+    let changed = |i: usize, kind: Kind, target: usize| match kind {
+        Kind::Update => {
+            let key = shared_flag(target);
+            let before = if i == 0 {
+                Some("initial".to_owned())
+            } else {
+                shared_names(&log[i - 1].features).get(&key).cloned()
+            };
+            shared_names(&log[i].features).get(&key).cloned() != before
+        }
+        Kind::Commit => log[i].message.strip_prefix("commit ").is_some_and(|m| {
+            writes
+                .iter()
+                .any(|w| w.marker == m && w.kind == Kind::Commit && w.target == target)
+        }),
+        Kind::Create => false,
+    };
+    for w in writes
+        .iter()
+        .filter(|w| matches!(w.outcome, Outcome::Aborted))
+    {
+        let base = w.base.as_deref().expect("a conditional write");
+        let from = if base == baseline {
+            0
+        } else {
+            log.iter()
+                .position(|e| e.id == base)
+                .unwrap_or_else(|| panic!("{w:?}: its revision is not in the history"))
+                + 1
+        };
+        assert!(
+            (from..log.len()).any(|i| changed(i, w.kind, w.target)),
+            "{w:?} was ABORTED although nothing it touches changed after its revision"
+        );
+    }
 
     // The served state equals the head: what Flipt's API lists, and the files.
     let listed = envs
