@@ -119,10 +119,13 @@ where
         .configure_mesh()
         .x_desc("percentile")
         .y_desc("latency (us, log scale)")
-        .x_labels(7)
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_labels(12)
+        .max_light_lines(1)
+        .x_labels(4)
         .x_label_formatter(&|x| {
             let p = 100.0 * (1.0 - 10f64.powf(-x));
-            if p >= 99.0 {
+            if p >= 99.5 {
                 format!("{p:.1}")
             } else {
                 format!("{p:.0}")
@@ -177,6 +180,7 @@ where
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
+                .x_label_formatter(&|x| format!("{x:.0}"))
                 .draw()?;
             for (i, (name, pts)) in series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();

@@ -144,7 +144,7 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
         total as u64,
     )
     .note(format!(
-        "through the real server: `flipt-storage serve`, memory backend, no remote, seeded with the 10,000-flag data set; {total} UpdateResource calls one at a time, each changing one flag (description and enabled) round-robin over the namespaces, in {:.1} s ({:.2} ms per write); RSS {:.1} MiB after seeding, {:.1} MiB after {first} writes, {:.1} MiB after {total}; one run (the figure is a difference within the run)",
+        "through the real server: `flipt-storage serve`, memory backend, no remote, seeded with the 10,000-flag data set; {total} UpdateResource calls one at a time, each changing one flag (description and enabled) round-robin over the namespaces, in {:.1} s ({:.2} ms per write); RSS {:.1} MiB after seeding, {:.1} MiB after {first} writes, {:.1} MiB after {total}; one run (the figure is a difference within the run); the memory backend packs its objects every 1,000 commits, so RSS is a saw-tooth (see growth-m2.svg) and both measuring points sit at the same phase, right after a compaction",
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1000.0 / total as f64,
         start_rss as f64 / MIB,

@@ -7,8 +7,9 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use prost::Message as _;
 use storage_proto::environments::UpdateResourceRequest;
+use storage_proto::flipt::storage::v1::{CommitRequest, FileChange, file_change};
 
-use super::{Ctx, EnvClient, channel, seeded_memory_server};
+use super::{Ctx, EnvClient, StorageClient, channel, seeded_memory_server};
 use crate::charts::Charts;
 use crate::data::{self, NamespaceText, RawWriter};
 use crate::echo::{EchoClient, request_like};
@@ -89,6 +90,48 @@ impl RawCreator {
     }
 }
 
+/// Diagnostic beside W1: the storage layer alone, `StorageService.Commit` of the same change
+/// (the whole namespace file with one flag appended) on another 10,000-flag memory server.
+struct Committer {
+    storage: StorageClient,
+    texts: Vec<NamespaceText>,
+    next: usize,
+}
+
+impl Committer {
+    async fn batch(&mut self, n: usize) -> Result<Latencies> {
+        let mut lat = Latencies::new();
+        let start = Instant::now();
+        for _ in 0..n {
+            let i = self.next;
+            self.next += 1;
+            let ns = i % self.texts.len();
+            let key = format!("new-commit-{i}");
+            self.texts[ns].push_flag(&data::flag_yaml(ns, &key, "Created by the benchmark", true));
+            let req = CommitRequest {
+                storage_id: "default".into(),
+                base_revision: None,
+                changes: vec![FileChange {
+                    path: data::namespace_path(ns),
+                    change: Some(file_change::Change::Content(
+                        self.texts[ns].render().into_bytes(),
+                    )),
+                }],
+                message: format!("create flag {}/{key}", data::namespace_key(ns)),
+                author: None,
+            };
+            let t = Instant::now();
+            self.storage
+                .commit(req)
+                .await
+                .with_context(|| format!("commit {i}"))?;
+            lat.record(t.elapsed());
+        }
+        lat.elapsed = start.elapsed();
+        Ok(lat)
+    }
+}
+
 pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure>> {
     let repo = ctx.repo10k()?;
     let s = ctx.scale;
@@ -107,6 +150,12 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
             },
         ));
     }
+    let commit_server = seeded_memory_server(ctx, "w-commit", 100).await?;
+    let mut committer = Committer {
+        storage: StorageClient::new(channel(&commit_server.grpc).await?),
+        texts: (0..100).map(NamespaceText::generated).collect(),
+        next: 0,
+    };
     let echo_process = ctx.bins.start_echo(&ctx.scratch)?;
     let sample = create_request(50, "new-10k-5000");
     let request_bytes = sample.encoded_len();
@@ -133,6 +182,8 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
         c.batch(warm).await?;
     }
     raw.batch(warm).await?;
+    committer.batch(warm).await?;
+    let (mut commit_runs, mut commit_all) = (Vec::new(), Latencies::new());
     let mut runs: [Vec<f64>; 4] = Default::default();
     let mut all: [Latencies; 4] = Default::default();
     for _ in 0..s.rounds {
@@ -147,7 +198,11 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
             runs[k].push(lat.p50_us() / 1000.0);
             all[k].merge(&lat);
         }
+        let lat = committer.batch(n).await?;
+        commit_runs.push(lat.p50_us() / 1000.0);
+        commit_all.merge(&lat);
     }
+    let commit_spread = crate::report::Spread::of(&commit_runs);
     let [w10k, w1k, w100, base] = runs;
     let note_sizes = format!(
         "request {request_bytes} B, reply {reply_bytes} B; one call at a time on one channel (closed-loop, concurrency 1); each call creates a new flag (2 variants, 1 rule) in the next namespace, without a revision"
@@ -165,7 +220,17 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
     )
     .note("server: `flipt-storage serve`, memory backend, seeded with the 10,000-flag data set through StorageService.Commit, one namespace file per commit")
     .note("baseline: git2 on a bare copy of the data set on tmpfs: the same namespace file with the same flag appended written as a blob, TreeUpdateBuilder, commit, move refs/heads/main; then one echo call with the create call's request and reply sizes; the file's text is prepared before the clock starts")
-    .note(note_sizes.clone());
+    .note(note_sizes.clone())
+    .note(format!(
+        "diagnostic (not a figure): the storage layer alone, StorageService.Commit of the same change (the whole namespace file with one flag appended, {} KB) on a fourth 10,000-flag memory server, interleaved: p50 min / median / max {} ms",
+        data::NamespaceText::generated(0).render().len() / 1000,
+        commit_spread.map_or("-".into(), |s| format!(
+            "{} / {} / {}",
+            crate::report::num(s.min),
+            crate::report::num(s.median),
+            crate::report::num(s.max)
+        ))
+    ));
     let growth_1k = crate::report::Spread::of(&w1k).map_or(f64::NAN, |s| s.median);
     let w3 = Figure::compared(
         "W3",
@@ -204,8 +269,12 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
         vec![
             ("CreateResource".into(), all[0].curve()),
             ("raw git2 commit + echo".into(), all[3].curve()),
+            (
+                "StorageService.Commit (diagnostic)".into(),
+                commit_all.curve(),
+            ),
         ],
     );
-    drop((servers, echo_process));
+    drop((servers, commit_server, echo_process));
     Ok(vec![w1, w3])
 }
