@@ -1,4 +1,5 @@
-//! `cargo xtask ci`, and the `lint` and `test` steps it is made of.
+//! `cargo xtask ci`, and the `lint` and `test` steps it is made of (the last step, a short
+//! run of every fuzz target, is `fuzz.rs`).
 
 use std::{
     ffi::OsString,
@@ -9,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cargo, deny, display, run, succeeds, tidy};
+use crate::{cargo, deny, display, fuzz, run, succeeds, tidy};
 
 /// A step of `ci`, run in the workspace root.
 type Step = fn() -> Result<()>;
@@ -17,13 +18,16 @@ type Step = fn() -> Result<()>;
 /// Installs what is missing (as root), then runs every check in order, stopping at the first
 /// failing step.
 pub(crate) fn ci() -> Result<()> {
-    let steps: [(&str, Step); 6] = [
+    let steps: [(&str, Step); 7] = [
         ("setup", setup),
         ("fmt", fmt),
         ("clippy", clippy),
         ("tidy", tidy::tidy),
         ("deny", deny::deny),
         ("test", || test(&[])),
+        ("fuzz", || {
+            fuzz::run_targets(fuzz::TARGETS, fuzz::CI_SECONDS)
+        }),
     ];
     let start = Instant::now();
     for (i, (name, step)) in steps.iter().enumerate() {
@@ -93,7 +97,7 @@ fn setup() -> Result<()> {
             .args(["pkg-config", "libssl-dev", "zlib1g-dev"]);
         missing.push(("test programs", vec![update, install]));
     }
-    for tool in ["deny", "nextest"] {
+    for tool in ["deny", "nextest", "fuzz"] {
         if !succeeds(cargo().args([tool, "--version"])) {
             let mut install = cargo();
             install.args(["install", "--locked", &format!("cargo-{tool}")]);

@@ -2,8 +2,8 @@
 //!
 //! `cargo xtask ci` is the README's test command: it installs what the checks need when run
 //! as root, then runs formatting, clippy, `tidy` (the architecture rules that the compiler
-//! cannot check), cargo-deny and the test suite, stopping at the first failure. Each step can
-//! also be run on its own; `cargo xtask help` lists them.
+//! cannot check), cargo-deny, the test suite and a short run of every fuzz target, stopping at
+//! the first failure. Each step can also be run on its own; `cargo xtask help` lists them.
 //!
 //! External commands inherit stdio and are echoed before they run, so a CI log shows exactly
 //! what to type to reproduce a failure.
@@ -11,6 +11,7 @@
 mod bench;
 mod ci;
 mod deny;
+mod fuzz;
 mod tidy;
 
 use std::{
@@ -26,11 +27,14 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  ci           install missing tools (as root), then run lint, tidy, deny and test
+  ci           install missing tools (as root), then run lint, tidy, deny, test and fuzz
   lint         cargo fmt --check and cargo clippy -D warnings
   tidy         check dependency direction, manifests, crate docs, unsafe code and secrets
   deny         cargo deny check (offline against $ADVISORY_DB_SNAPSHOT when it is set)
   test [args]  cargo nextest run --workspace [args], then the doctests
+  fuzz [--seconds N] [--target NAME]...
+               the cargo-fuzz targets in fuzz/ (RUSTC_BOOTSTRAP=1), N seconds each
+               (default 60); ci runs each for 15 s
   bench [--quick] [--filter NAME]
                release build, then the benchmarks of PERFORMANCE.md against their
                baselines; writes target/bench/report.md, report.json and SVG charts
@@ -57,7 +61,7 @@ fn try_main() -> Result<()> {
             .with_context(|| format!("unknown command {command:?}"))?,
     };
     let rest: Vec<OsString> = args.collect();
-    if !matches!(command, "test" | "bench") && !rest.is_empty() {
+    if !matches!(command, "test" | "bench" | "fuzz") && !rest.is_empty() {
         bail!("`cargo xtask {command}` takes no arguments, got {rest:?}");
     }
     match command {
@@ -67,6 +71,7 @@ fn try_main() -> Result<()> {
         "deny" => deny::deny(),
         "test" => ci::test(&rest),
         "bench" => bench::bench(&rest),
+        "fuzz" => fuzz::fuzz(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
