@@ -81,6 +81,17 @@ pub enum Error {
         #[source]
         source: Option<Source>,
     },
+    /// Local storage is full: the disk or a quota has no room left, or a file may not grow
+    /// (`ENOSPC`, `EDQUOT`, `EFBIG`). Nothing was written; the same operation works again once
+    /// there is room.
+    #[error("{message}")]
+    StorageFull {
+        /// What failed.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Source>,
+    },
     /// The backend cannot do this operation.
     #[error("{0}")]
     Unsupported(String),
@@ -134,11 +145,23 @@ impl Error {
         Error::NotFound(message.into())
     }
 
-    /// An [`Error::Storage`] with its cause.
+    /// An [`Error::Storage`] with its cause; an [`Error::StorageFull`] when the cause is an
+    /// I/O error saying that there is no room left (see [`is_storage_full`]).
     pub fn storage(message: impl Into<String>, source: impl Into<Source>) -> Self {
-        Error::Storage {
-            message: message.into(),
-            source: Some(source.into()),
+        let source = source.into();
+        let full = source
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(is_storage_full);
+        if full {
+            Error::StorageFull {
+                message: message.into(),
+                source: Some(source),
+            }
+        } else {
+            Error::Storage {
+                message: message.into(),
+                source: Some(source),
+            }
         }
     }
 
@@ -164,10 +187,20 @@ impl Error {
                 ErrorClass::Auth
             }
             Error::Unavailable { .. } => ErrorClass::Network,
-            Error::Storage { .. } => ErrorClass::Storage,
+            Error::Storage { .. } | Error::StorageFull { .. } => ErrorClass::Storage,
             Error::Internal(_) => ErrorClass::Internal,
         }
     }
+}
+
+/// Whether an I/O error says that local storage has no room left: the disk or a quota is
+/// full (`ENOSPC`, `EDQUOT`), or a file may not grow (`EFBIG`, e.g. a file size limit).
+pub fn is_storage_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::StorageFull | K::QuotaExceeded | K::FileTooLarge
+    )
 }
 
 /// `Result` with [`Error`].

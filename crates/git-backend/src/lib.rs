@@ -38,7 +38,7 @@ pub use credential::{
     AllowedCredentials, Credential, CredentialProvider, CredentialRequest, HostKey, NoCredentials,
     Remote, TlsTrust,
 };
-pub use error::{Error, ErrorClass, Result, Source};
+pub use error::{Error, ErrorClass, Result, Source, is_storage_full};
 pub use types::*;
 pub use write::{Plan, Refusal, WriteContext, WriteOp};
 

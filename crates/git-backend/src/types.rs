@@ -181,9 +181,33 @@ fn check_ref_format(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether a path component is `.git` as git's own path checks see it (`verify_path` with
+/// `core.protectNTFS`, on by default, and `core.protectHFS`; `git fsck`'s `hasDotgit`): any
+/// case, HFS+'s ignored code points removed, NTFS's trailing dots and spaces, its 8.3 short
+/// name `git~1` and an alternate data stream (`.git::$INDEX_ALLOCATION`). A commit holding
+/// one is refused by remotes that check pushes and cannot be checked out by git clients.
+fn is_dot_git(component: &str) -> bool {
+    // Code points that HFS+ ignores in names (git's `next_hfs_char`).
+    let hfs_ignored = |c: char| {
+        matches!(
+            c,
+            '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}'
+        )
+    };
+    let folded: String = component
+        .chars()
+        .filter(|c| !hfs_ignored(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    let ntfs = folded.split(':').next().unwrap_or("");
+    let ntfs = ntfs.trim_end_matches(['.', ' ']);
+    ntfs == ".git" || ntfs == "git~1"
+}
+
 /// A path of a file inside the repository: relative, `/`-separated, with no empty, `.` or
-/// `..` component, no `.git` component, no backslash and no NUL. Such a path can never leave
-/// the repository or reach into git's own files.
+/// `..` component, no `.git` component (in any of the forms git refuses, see `is_dot_git`), no
+/// backslash and no NUL. Such a path can never leave the repository or reach into git's own
+/// files.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RepoPath(String);
 
@@ -220,8 +244,10 @@ impl RepoPath {
                     ));
                 }
                 "." | ".." => return Err(bad("must not contain `.` or `..` components")),
-                c if c.eq_ignore_ascii_case(".git") => {
-                    return Err(bad("must not contain a `.git` component"));
+                c if is_dot_git(c) => {
+                    return Err(bad(
+                        "must not contain a `.git` component (nor one that NTFS or HFS+ reads as `.git`, which git refuses)",
+                    ));
                 }
                 _ => {}
             }
@@ -593,8 +619,27 @@ mod tests {
             "a\0b",
             "a\\b",
             "a\nb",
+            // What NTFS and HFS+ read as `.git`: git refuses to check these out, and `git
+            // fsck` (so a remote with receive.fsckObjects) reports them as `hasDotgit`.
+            ".git /config",
+            ".GIT./config",
+            "a/git~1/b",
+            "GIT~1",
+            ".git::$INDEX_ALLOCATION/x",
+            ".g\u{200c}it/config",
+            "\u{feff}.git/x",
         ] {
             assert!(RepoPath::new(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            ".gitignore",
+            ".git-x/y",
+            "git~2/x",
+            ".github/x",
+            "a.git/b",
+            "git/x",
+        ] {
+            assert!(RepoPath::new(ok).is_ok(), "{ok:?}");
         }
         assert!(RepoPath::new("x".repeat(MAX_PATH_LEN + 1)).is_err());
         let p = RepoPath::new("prod/team/features.yaml").unwrap();

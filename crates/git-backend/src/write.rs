@@ -50,9 +50,14 @@ pub enum Refusal {
         /// The current head.
         head: ObjectId,
     },
-    /// The write is invalid (bad key, unknown reference, ...).
+    /// The write is invalid (bad key, unknown reference, ...): the request is at fault.
     #[error("{0}")]
     Invalid(String),
+    /// The repository's state does not allow the write, whatever the request (e.g. the file
+    /// it edits already does not validate at head, a broken reference someone else pushed):
+    /// the problem existed before the write.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// What the write creates exists already.
     #[error("{0}")]
     AlreadyExists(String),

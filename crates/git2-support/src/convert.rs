@@ -45,17 +45,44 @@ pub(crate) fn git_signature(sig: &Signature) -> Result<git2::Signature<'static>,
     })
 }
 
+/// The texts of `strerror` for a full disk or quota and for a file that may not grow, as
+/// libgit2 appends them to its messages of OS errors.
+const FULL: [&str; 3] = [
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+];
+
+/// Whether a git2 error says that local storage has no room left (`ENOSPC`, `EDQUOT`,
+/// `EFBIG`): named in its message, or, when libgit2 set no message (a loose object whose
+/// write fails while it is being deflated), left in `errno` by the failed write. Read right
+/// after the failing call, on its thread.
+pub(crate) fn is_disk_full(e: &git2::Error) -> bool {
+    match e.message() {
+        "" | "no error" => git_backend::is_storage_full(&std::io::Error::last_os_error()),
+        m => FULL.iter().any(|f| m.contains(f)),
+    }
+}
+
 /// Maps a git2 error of a local operation, with `context` saying what failed.
 pub(crate) fn local_error(context: &str, e: git2::Error) -> Error {
+    let full = is_disk_full(&e);
     // Some libgit2 failures set no message (e.g. a loose object whose write fails with
     // EFBIG or ENOSPC while it is being deflated): say so instead of "no error".
     let reason = match e.message() {
+        "" | "no error" if full => "no room left (the disk is full, or a file size limit reached)",
         "" | "no error" => {
             "libgit2 gave no reason (is the disk full, or a file size limit reached?)"
         }
         m => m,
     };
     let message = format!("{context}: {reason}");
+    if full {
+        return Error::StorageFull {
+            message,
+            source: Some(Box::new(e)),
+        };
+    }
     match e.code() {
         git2::ErrorCode::NotFound => Error::NotFound(message),
         git2::ErrorCode::Exists => Error::AlreadyExists(message),

@@ -218,6 +218,21 @@ fn network_error(remote: &Remote, what: &str, e: git2::Error, outcome: &RefCell<
     }
     let message = format!("failed to {what} `{}`: {}", remote.display, e.message());
     let lower = e.message().to_ascii_lowercase();
+    // Writing what was received (the pack, its index, references) can fill the local disk.
+    if matches!(
+        e.class(),
+        git2::ErrorClass::Os
+            | git2::ErrorClass::Filesystem
+            | git2::ErrorClass::Odb
+            | git2::ErrorClass::Indexer
+            | git2::ErrorClass::Zlib
+    ) && crate::convert::is_disk_full(&e)
+    {
+        return Error::StorageFull {
+            message,
+            source: Some(Box::new(e)),
+        };
+    }
     match (e.code(), e.class()) {
         (git2::ErrorCode::Auth, _) => Error::Unauthenticated {
             message,

@@ -1,6 +1,6 @@
 //! [`SyncedStorage`]: one storage's repository kept in step with its remote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -16,7 +16,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::error::{Result, SyncError};
 use crate::options::SyncOptions;
-use crate::status::{Divergence, LastError, Metrics, Phase, Status};
+use crate::status::{Divergence, LastError, Metrics, Phase, RemoteRewrite, Status};
 
 /// The served heads of a storage's branches (its branch and the tracked `flipt/<env>/*`
 /// branches), as subscribers see them.
@@ -69,8 +69,18 @@ struct Inner {
     /// Reconciliations (after fetches, refreshes and local changes) run one at a time.
     reconcile_lock: Mutex<()>,
     suspended: AtomicBool,
+    /// Whether the last fetch succeeded (with [`Status::divergence`], makes
+    /// [`Status::synced`]).
+    fetch_ok: AtomicBool,
+    /// Commits of the storage's branch that the remote is known to have had, in this process:
+    /// what it advertised, and what it accepted from us; newest last, at most
+    /// [`REMOTE_HAD`]. A local branch contained in one of them holds nothing unpushed.
+    remote_had: std::sync::Mutex<VecDeque<ObjectId>>,
     metrics: Metrics,
 }
+
+/// How many commits [`Inner::remote_had`] remembers.
+const REMOTE_HAD: usize = 32;
 
 /// One storage's repository, following its remote when it has one.
 ///
@@ -111,6 +121,14 @@ fn tolerate_moved(result: std::result::Result<(), git_backend::Error>) -> Result
     }
 }
 
+/// The error of a divergence: names the branch and both commits, and how to resolve it.
+fn diverged(d: &Divergence) -> SyncError {
+    SyncError::Diverged(format!(
+        "the local branch `{}` ({}) diverged from the remote ({}): it has commits the remote never had, and the remote's history does not contain it; writes are refused until someone resolves it (move the local branch to the remote's history, or onto it)",
+        d.branch, d.local, d.remote
+    ))
+}
+
 /// `d` ± about 10%.
 fn jittered(d: Duration) -> Duration {
     let factor = 0.9 + fastrand::f64() * 0.2;
@@ -135,6 +153,8 @@ impl SyncedStorage {
                 sync_lock: Mutex::new(()),
                 reconcile_lock: Mutex::new(()),
                 suspended: AtomicBool::new(false),
+                fetch_ok: AtomicBool::new(false),
+                remote_had: std::sync::Mutex::new(VecDeque::new()),
                 metrics: Metrics::default(),
             }),
         };
@@ -152,11 +172,18 @@ impl SyncedStorage {
                 .seed_branch(&branch, &self.committer())
                 .await?;
             self.publish().await?;
+            self.inner.fetch_ok.store(true, Ordering::Relaxed);
             self.set_status(|s| {
                 s.phase = Phase::Ready;
                 s.synced = true;
             });
             return Ok(());
+        }
+        // What the remote had when this storage last fetched or pushed (before a restart),
+        // so that a rewrite of the remote while the server was stopped is followed too when
+        // the local branch holds nothing unpushed.
+        if let Some(known) = inner.backend.resolve(&self.tracking(&branch)?).await? {
+            self.remember_remote(known);
         }
         match self.fetch_now().await {
             Ok(_) => {
@@ -173,26 +200,9 @@ impl SyncedStorage {
                     || inner.backend.branch_head(&branch).await?.is_some();
                 if inner.opts.fetch_policy == FetchPolicy::Lenient && has_commit {
                     warn!(error = %e, "initial fetch failed; serving the last local state (lenient fetch policy) and retrying");
-                    if inner
-                        .backend
-                        .resolve(&self.tracking(&branch)?)
-                        .await?
-                        .is_none()
-                    {
-                        // Serve the local branch until the remote is reached.
-                        let local = inner.backend.branch_head(&branch).await?;
-                        if let Some(local) = local {
-                            inner
-                                .backend
-                                .update_ref(RefUpdate {
-                                    name: self.tracking(&branch)?,
-                                    new: Some(local),
-                                    expected: Expected::Absent,
-                                    message: "lenient start".into(),
-                                })
-                                .await?;
-                        }
-                    }
+                    // Without a remote-tracking reference, the local branch is served until
+                    // the remote is reached (see `publish`): the remote-tracking reference
+                    // only ever holds what the remote had.
                     self.publish().await?;
                     self.set_status(|s| {
                         s.phase = Phase::Ready;
@@ -456,6 +466,9 @@ impl SyncedStorage {
                     self.tracked(b).then(|| (b.to_owned(), r.target))
                 })
                 .collect();
+            if let Some(head) = wanted.get(&self.inner.opts.branch) {
+                self.remember_remote(*head);
+            }
             let local: BTreeMap<String, ObjectId> = self
                 .inner
                 .backend
@@ -486,14 +499,17 @@ impl SyncedStorage {
         match &result {
             Ok(downloaded) => {
                 info!(storage = %self.id(), remote = %remote.display, downloaded, elapsed_ms = started.elapsed().as_millis() as u64, "sync ok");
+                self.inner.fetch_ok.store(true, Ordering::Relaxed);
                 self.set_status(|s| {
                     s.phase = Phase::Ready;
                     s.last_fetch_success = Some(SystemTime::now());
-                    s.synced = true;
-                    if s.last_error
-                        .as_ref()
-                        .is_some_and(|e| e.class != git_backend::ErrorClass::Conflict)
-                    {
+                    s.synced = s.divergence.is_none();
+                    // A divergence's error lasts as long as the divergence (see `reconcile`).
+                    let divergence_error = s.divergence.is_some()
+                        && s.last_error
+                            .as_ref()
+                            .is_some_and(|e| e.class == git_backend::ErrorClass::Conflict);
+                    if !divergence_error {
                         s.last_error = None;
                     }
                 });
@@ -501,6 +517,7 @@ impl SyncedStorage {
             }
             Err(e) => {
                 warn!(storage = %self.id(), remote = %remote.display, error = %e, "sync failed");
+                self.inner.fetch_ok.store(false, Ordering::Relaxed);
                 self.set_status(|s| {
                     s.phase = Phase::Ready;
                     s.synced = false;
@@ -512,8 +529,9 @@ impl SyncedStorage {
     }
 
     /// Brings the local branch and the remote-tracking reference together: fast-forwards
-    /// the local branch, pushes local commits that fast-forward the remote, and reports a
-    /// divergence (serving the remote's head, overwriting nothing).
+    /// the local branch, pushes local commits that fast-forward the remote, follows a
+    /// rewritten remote when the local branch holds nothing unpushed, and reports a
+    /// divergence otherwise (serving the remote's head, overwriting nothing).
     async fn reconcile(&self, branch: &str) -> Result<()> {
         let _one = self.inner.reconcile_lock.lock().await;
         let Some(remote) = self.inner.opts.remote.clone() else {
@@ -570,8 +588,13 @@ impl SyncedStorage {
                         ),
                         Err(e) => return Err(e),
                     }
+                } else if branch == self.inner.opts.branch && self.remote_had(l).await {
+                    // The remote's history was rewritten (someone force-pushed), and every
+                    // local commit had been on the remote: nothing of ours is lost by
+                    // following it, and the served head is the remote's (BEHAVIOUR §2).
+                    self.follow_rewrite(branch, local_ref, l, r).await?;
                 } else {
-                    warn!(storage = %self.id(), branch, local = %l, remote = %r, "the local branch diverged from the remote; serving the remote's head");
+                    warn!(storage = %self.id(), branch, local = %l, remote = %r, "the local branch has commits the remote never had, and the remote's history does not contain it; serving the remote's head, overwriting nothing, refusing writes until someone resolves it");
                     divergence = Some(Divergence {
                         branch: branch.to_owned(),
                         local: l,
@@ -581,19 +604,131 @@ impl SyncedStorage {
             }
         }
         if branch == self.inner.opts.branch {
-            let conflict = divergence.as_ref().map(|d| {
-                SyncError::FailedPrecondition(format!(
-                    "the local branch `{}` ({}) diverged from the remote ({}); writes are refused until it is resolved",
-                    d.branch, d.local, d.remote
-                ))
-            });
-            self.set_status(|s| s.divergence = divergence);
-            if let Some(c) = conflict {
-                self.record_error(&c);
-            }
+            self.set_divergence(divergence);
         }
         self.publish().await?;
         Ok(())
+    }
+
+    /// Moves the local branch from `local` (a commit the remote had) to the rewritten
+    /// remote's `remote`, with a compare-and-swap; logs, counts and notes it in the status.
+    async fn follow_rewrite(
+        &self,
+        branch: &str,
+        local_ref: RefName,
+        local: ObjectId,
+        remote: ObjectId,
+    ) -> Result<()> {
+        let moved = self
+            .inner
+            .backend
+            .update_ref(RefUpdate {
+                name: local_ref,
+                new: Some(remote),
+                expected: Expected::Value(local),
+                message: "sync: follow the rewritten remote".into(),
+            })
+            .await;
+        match moved {
+            Ok(()) => {
+                warn!(storage = %self.id(), branch, previous = %local, remote = %remote, "the remote branch was rewritten (its head {remote} does not contain {local}, which it had); the local branch held nothing unpushed and now follows it");
+                self.inner
+                    .metrics
+                    .remote_rewrites
+                    .fetch_add(1, Ordering::Relaxed);
+                self.set_status(|s| {
+                    s.last_remote_rewrite = Some(RemoteRewrite {
+                        branch: branch.to_owned(),
+                        previous: local,
+                        remote,
+                        at: SystemTime::now(),
+                    })
+                });
+                Ok(())
+            }
+            other => tolerate_moved(other),
+        }
+    }
+
+    /// Sets or clears the storage branch's divergence. A new one is recorded as the last
+    /// error (class conflict) once, not at every poll; a resolved one clears its error at
+    /// once, and `synced` follows.
+    fn set_divergence(&self, divergence: Option<Divergence>) {
+        let before = self.status().divergence;
+        if before == divergence {
+            return;
+        }
+        match &divergence {
+            Some(d) => {
+                self.record_error(&diverged(d));
+                self.set_status(|s| {
+                    s.divergence = divergence.clone();
+                    s.synced = false;
+                });
+            }
+            None => {
+                if let Some(old) = before {
+                    info!(storage = %self.id(), branch = %old.branch, local = %old.local, remote = %old.remote, "the divergence was resolved");
+                }
+                let fetch_ok = self.inner.fetch_ok.load(Ordering::Relaxed);
+                self.set_status(|s| {
+                    s.divergence = None;
+                    s.synced = fetch_ok;
+                    if s.last_error
+                        .as_ref()
+                        .is_some_and(|e| e.class == git_backend::ErrorClass::Conflict)
+                    {
+                        s.last_error = None;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Notes that the remote had `commit` on the storage's branch.
+    fn remember_remote(&self, commit: ObjectId) {
+        let mut had = self
+            .inner
+            .remote_had
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if had.back() == Some(&commit) {
+            return;
+        }
+        had.retain(|c| *c != commit);
+        had.push_back(commit);
+        while had.len() > REMOTE_HAD {
+            had.pop_front();
+        }
+    }
+
+    /// Whether every commit of `local` is known to have been on the remote: it is, or is an
+    /// ancestor of, a commit the remote advertised or accepted (in this process).
+    async fn remote_had(&self, local: ObjectId) -> bool {
+        let had: Vec<ObjectId> = {
+            let had = self
+                .inner
+                .remote_had
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            had.iter().rev().copied().collect()
+        };
+        if had.contains(&local) {
+            return true;
+        }
+        for commit in had {
+            // A commit no longer stored (e.g. dropped by a compaction) proves nothing.
+            if self
+                .inner
+                .backend
+                .is_ancestor(local, commit)
+                .await
+                .unwrap_or(false)
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// Pushes `commit` to the remote's `branch` expecting `expected`, then moves the
@@ -649,6 +784,9 @@ impl SyncedStorage {
         commit: ObjectId,
         expected: Option<ObjectId>,
     ) -> Result<()> {
+        if branch == self.inner.opts.branch {
+            self.remember_remote(commit);
+        }
         let b = &self.inner.backend;
         let tracking = self.tracking(branch)?;
         match b
@@ -798,9 +936,10 @@ impl SyncedStorage {
     pub async fn write(&self, request: WriteRequest<'_>) -> Result<WriteOutcome> {
         let deadline = self.inner.opts.git_timeout;
         let span = info_span!("write", storage = %self.id(), branch = request.branch);
+        let refused = AtomicBool::new(false);
         let result = match tokio::time::timeout(
             deadline,
-            self.write_inner(&request).instrument(span),
+            self.write_inner(&request, &refused).instrument(span),
         )
         .await
         {
@@ -810,13 +949,18 @@ impl SyncedStorage {
                 self.id()
             ))),
         };
+        // The storage's own failures are its last error; a refusal of the request (by the
+        // operation, on a revision, or while diverged: that one is recorded when it starts)
+        // is the client's answer only.
         if let Err(e) = &result
+            && !refused.load(Ordering::Relaxed)
             && !matches!(
                 e,
                 SyncError::InvalidArgument(_)
                     | SyncError::AlreadyExists(_)
                     | SyncError::NotFound(_)
                     | SyncError::Aborted { .. }
+                    | SyncError::Diverged(_)
             )
         {
             self.record_error(e);
@@ -824,7 +968,12 @@ impl SyncedStorage {
         result
     }
 
-    async fn write_inner(&self, request: &WriteRequest<'_>) -> Result<WriteOutcome> {
+    /// Sets `refused` when the operation itself refused (anything but a backend failure).
+    async fn write_inner(
+        &self,
+        request: &WriteRequest<'_>,
+        refused: &AtomicBool,
+    ) -> Result<WriteOutcome> {
         if self.is_suspended() {
             return Err(SyncError::FailedPrecondition(format!(
                 "sync of storage `{}` is suspended; writes are refused until it is resumed",
@@ -835,10 +984,7 @@ impl SyncedStorage {
         if request.branch == self.inner.opts.branch
             && let Some(d) = self.status().divergence
         {
-            return Err(SyncError::FailedPrecondition(format!(
-                "the local branch `{}` ({}) diverged from the remote ({}); writes are refused until it is resolved",
-                d.branch, d.local, d.remote
-            )));
+            return Err(diverged(&d));
         }
         let b = &self.inner.backend;
         let attempts = self.inner.opts.max_push_attempts.max(1);
@@ -870,7 +1016,13 @@ impl SyncedStorage {
                     head,
                     base,
                 })
-                .await?;
+                .await
+                .map_err(|r| {
+                    if !matches!(r, git_backend::Refusal::Backend(_)) {
+                        refused.store(true, Ordering::Relaxed);
+                    }
+                    SyncError::from(r)
+                })?;
             let (changes, message) = match plan {
                 Plan::Nothing => {
                     return Ok(WriteOutcome {

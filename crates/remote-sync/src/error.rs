@@ -26,10 +26,16 @@ pub enum SyncError {
     /// What the write updates, or the branch, does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The storage is not in a state that allows the operation (suspended, in conflict with
-    /// its remote, no remote to suspend, the remote rejected the update).
+    /// The storage is not in a state that allows the operation (suspended, no remote to
+    /// suspend, the remote rejected the update, the files the write edits do not validate
+    /// at head).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The local branch has commits the remote never had, and the remote's history does not
+    /// contain it (BEHAVIOUR §2): neither served nor overwritten; writes are refused until
+    /// someone resolves it. A `FAILED_PRECONDITION` of class conflict.
+    #[error("{0}")]
+    Diverged(String),
     /// The remote could not be reached, or kept moving past the retries. The write may have
     /// landed only if the message says its outcome is unknown.
     #[error("{0}")]
@@ -46,6 +52,10 @@ pub enum SyncError {
     /// Local storage failed.
     #[error("{0}")]
     Storage(String),
+    /// Local storage has no room left (disk or quota full, file size limit): nothing was
+    /// written; retrying helps only once there is room.
+    #[error("{0}")]
+    StorageFull(String),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,11 +68,13 @@ impl SyncError {
             SyncError::InvalidArgument(_) | SyncError::FailedPrecondition(_) => {
                 ErrorClass::Validation
             }
-            SyncError::Aborted { .. } | SyncError::AlreadyExists(_) => ErrorClass::Conflict,
+            SyncError::Aborted { .. } | SyncError::AlreadyExists(_) | SyncError::Diverged(_) => {
+                ErrorClass::Conflict
+            }
             SyncError::NotFound(_) => ErrorClass::NotFound,
             SyncError::Unavailable(_) | SyncError::DeadlineExceeded(_) => ErrorClass::Network,
             SyncError::Unauthenticated(_) | SyncError::PermissionDenied(_) => ErrorClass::Auth,
-            SyncError::Storage(_) => ErrorClass::Storage,
+            SyncError::Storage(_) | SyncError::StorageFull(_) => ErrorClass::Storage,
             SyncError::Internal(_) => ErrorClass::Internal,
         }
     }
@@ -85,6 +97,7 @@ impl From<git_backend::Error> for SyncError {
             E::PermissionDenied(_) => SyncError::PermissionDenied(message),
             E::Unavailable { .. } => SyncError::Unavailable(message),
             E::Storage { .. } => SyncError::Storage(message),
+            E::StorageFull { .. } => SyncError::StorageFull(message),
             E::Unsupported(_) => SyncError::FailedPrecondition(message),
             _ => SyncError::Internal(message),
         }
@@ -100,6 +113,7 @@ impl From<git_backend::Refusal> for SyncError {
                 head: Some(head),
             },
             R::Invalid(m) => SyncError::InvalidArgument(m),
+            R::FailedPrecondition(m) => SyncError::FailedPrecondition(m),
             R::AlreadyExists(m) => SyncError::AlreadyExists(m),
             R::NotFound(m) => SyncError::NotFound(m),
             R::Backend(e) => e.into(),

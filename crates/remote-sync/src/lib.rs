@@ -57,4 +57,4 @@ mod status;
 pub use engine::{Heads, RefreshOutcome, SyncedStorage, WriteOutcome, WriteRequest};
 pub use error::{Result, SyncError};
 pub use options::SyncOptions;
-pub use status::{CLASSES, Divergence, LastError, Metrics, Phase, Status};
+pub use status::{CLASSES, Divergence, LastError, Metrics, Phase, RemoteRewrite, Status};

@@ -56,6 +56,21 @@ pub struct Divergence {
     pub remote: ObjectId,
 }
 
+/// The remote's branch was rewritten (moved to a commit that does not contain the one last
+/// fetched) while the local branch held nothing the remote never had: the local branch
+/// followed the remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteRewrite {
+    /// The branch.
+    pub branch: String,
+    /// Where the local branch was (a commit the remote had had).
+    pub previous: ObjectId,
+    /// The remote's new head, which the local branch now holds.
+    pub remote: ObjectId,
+    /// When it was followed.
+    pub at: SystemTime,
+}
+
 /// Status of one storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -63,7 +78,8 @@ pub struct Status {
     pub phase: Phase,
     /// The served head of the storage's branch.
     pub head: Option<ObjectId>,
-    /// Whether the served head is the remote's (always true without a remote).
+    /// Whether the served head is the remote's and the storage is in step with it: the last
+    /// fetch succeeded and the local branch has not diverged (always true without a remote).
     pub synced: bool,
     /// Last time a fetch was tried.
     pub last_fetch_attempt: Option<SystemTime>,
@@ -73,8 +89,10 @@ pub struct Status {
     pub last_push: Option<SystemTime>,
     /// The last error, cleared by the next success of the same kind.
     pub last_error: Option<LastError>,
-    /// A local branch that diverged from the remote, if any.
+    /// A local branch that diverged from the remote, while it lasts.
     pub divergence: Option<Divergence>,
+    /// The last rewrite of the remote's branch that the local branch followed, if any.
+    pub last_remote_rewrite: Option<RemoteRewrite>,
 }
 
 impl Default for Status {
@@ -88,6 +106,7 @@ impl Default for Status {
             last_push: None,
             last_error: None,
             divergence: None,
+            last_remote_rewrite: None,
         }
     }
 }
@@ -111,6 +130,9 @@ pub struct Metrics {
     pub push_replays: AtomicU64,
     /// Commits made.
     pub commits: AtomicU64,
+    /// Rewrites of the remote's branch that the local branch followed (see
+    /// [`RemoteRewrite`]).
+    pub remote_rewrites: AtomicU64,
     /// Unix time (seconds) of the last successful sync; 0 before the first.
     pub last_sync_success_unix: AtomicU64,
     errors: [AtomicU64; 7],

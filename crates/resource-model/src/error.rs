@@ -160,7 +160,8 @@ impl From<Error> for Refusal {
         match e {
             Error::NotFound(m) => Refusal::NotFound(m),
             Error::AlreadyExists(m) => Refusal::AlreadyExists(m),
-            Error::InvalidArgument(m) | Error::FailedPrecondition(m) => Refusal::Invalid(m),
+            Error::InvalidArgument(m) => Refusal::Invalid(m),
+            Error::FailedPrecondition(m) => Refusal::FailedPrecondition(m),
             Error::Conflict {
                 resource,
                 base,

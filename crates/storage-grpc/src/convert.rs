@@ -63,5 +63,16 @@ pub(crate) fn status(
             .map(|r| r.commit.clone())
             .unwrap_or_default(),
         rejected_reason: rejected.map(|r| r.reason).unwrap_or_default(),
+        divergence: s.divergence.as_ref().map(|d| pb::Divergence {
+            branch: d.branch.clone(),
+            local_commit: d.local.to_string(),
+            remote_commit: d.remote.to_string(),
+        }),
+        last_remote_rewrite: s.last_remote_rewrite.as_ref().map(|r| pb::RemoteRewrite {
+            branch: r.branch.clone(),
+            previous_commit: r.previous.to_string(),
+            remote_commit: r.remote.to_string(),
+            at: Some(timestamp(r.at)),
+        }),
     }
 }

@@ -211,9 +211,31 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         }),
     );
     family(
+        "flipt_storage_remote_rewrites_total",
+        "counter",
+        "Rewrites of the remote's branch (not a fast-forward) that the local branch followed, holding nothing unpushed.",
+        per(&|e| {
+            vec![(
+                format!("storage=\"{}\"", e.id),
+                load(&e.sync.metrics().remote_rewrites),
+            )]
+        }),
+    );
+    family(
+        "flipt_storage_diverged",
+        "gauge",
+        "1 while the local branch has commits the remote never had and the remote's history does not contain it (writes refused).",
+        per(&|e| {
+            vec![(
+                format!("storage=\"{}\"", e.id),
+                u8::from(e.sync.status().divergence.is_some()).to_string(),
+            )]
+        }),
+    );
+    family(
         "flipt_storage_synced",
         "gauge",
-        "1 when the served head is the remote's.",
+        "1 when the served head is the remote's and the storage is in step with it (last fetch succeeded, not diverged).",
         per(&|e| {
             vec![(
                 format!("storage=\"{}\"", e.id),

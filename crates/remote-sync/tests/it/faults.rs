@@ -211,14 +211,23 @@ async fn local_commits_that_fast_forward_are_pushed_and_diverged_ones_are_report
         Some(theirs),
         "the remote is not overwritten"
     );
+    assert!(!status.synced, "not in step while diverged");
+    let last = status.last_error.expect("the divergence is the last error");
+    assert_eq!(last.class, git_backend::ErrorClass::Conflict);
     let r = write(&s, "e", "5", None).await;
-    assert!(matches!(r, Err(SyncError::FailedPrecondition(_))), "{r:?}");
+    assert!(matches!(r, Err(SyncError::Diverged(_))), "{r:?}");
     // Resolving it (rebasing the local branch on the remote) lets writes through again.
     test_support::git(&["fetch", "-q", "origin"], &repo);
     test_support::git(&["reset", "-q", "--hard", "origin/main"], &repo);
     s.backend().refresh_refs().await.unwrap();
     s.refresh().await.unwrap();
-    assert!(s.status().divergence.is_none());
+    let status = s.status();
+    assert!(status.divergence.is_none());
+    assert!(status.synced && status.last_error.is_none(), "{status:?}");
+    assert!(
+        status.last_remote_rewrite.is_none(),
+        "a fast-forward is no rewrite"
+    );
     write(&s, "e", "5", None).await.unwrap();
     assert_eq!(
         s.backend().branch_head("main").await.unwrap(),

@@ -7,4 +7,5 @@ mod credentials;
 mod faults;
 mod local;
 mod remote;
+mod rewrites;
 mod transports;

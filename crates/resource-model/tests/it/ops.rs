@@ -717,7 +717,7 @@ async fn commit_messages_follow_flipt_yaml() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, Refusal::Invalid(m) if m.contains("can't evaluate field Nope")),
+        matches!(&err, Refusal::FailedPrecondition(m) if m.contains("can't evaluate field Nope")),
         "{err}"
     );
 }
@@ -1026,7 +1026,55 @@ async fn an_invalid_head_is_not_written_over() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, Refusal::Invalid(m) if m.contains("does not validate") && m.contains("nmae")),
+        matches!(&err, Refusal::FailedPrecondition(m) if m.contains("does not validate") && m.contains("nmae")),
+        "{err}"
+    );
+    // A broken reference someone else committed: the problem was there before the write
+    // (FAILED_PRECONDITION), whatever the write; the same reference made by the write is
+    // the request's fault (INVALID_ARGUMENT).
+    let broken = commit_files(
+        &b,
+        Some(head),
+        &[(
+            "team/features.yaml",
+            "flags:\n  - key: a\n    name: A\n    variants:\n      - key: blue\n    rules:\n      - segment: nope\n",
+        )],
+    )
+    .await;
+    let err = plan(
+        &b,
+        Some(broken),
+        None,
+        vec![Operation::CreateFlag {
+            namespace: "team".into(),
+            flag: Flag::new("b", "B"),
+        }],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Refusal::FailedPrecondition(m) if m.contains("does not validate") && m.contains("unknown segment \"nope\"")),
+        "{err}"
+    );
+    let fixed = commit_files(
+        &b,
+        Some(broken),
+        &[("team/features.yaml", "flags:\n  - key: a\n    name: A\n")],
+    )
+    .await;
+    let err = plan(
+        &b,
+        Some(fixed),
+        None,
+        vec![Operation::CreateFlag {
+            namespace: "team".into(),
+            flag: flag_with_rule("b", "nope"),
+        }],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Refusal::Invalid(m) if m.contains("unknown segment \"nope\"")),
         "{err}"
     );
     // An empty branch: only `default` exists.
