@@ -599,18 +599,77 @@ async fn remote_unreachable_during_writes_then_back_local_backend() {
 
 // ------------------------------------------------------------------------------ rewritten remote
 
-/// Someone force-pushes an unrelated history to the remote (local backend). The storage
-/// serves the remote's head as BEHAVIOUR §2 says (it validates; reads never fail), reports
-/// the divergence in status (naming both commits) and metrics, pushes nothing over the
-/// rewritten history (writes are `FAILED_PRECONDITION`), and takes writes again as soon as
-/// someone resolves it by moving the local branch to the remote's history (README "Remote
-/// sync"). Polling is off (1 h): the local change alone must be noticed.
+/// A normal repository (work tree and `.git`) cloned from `remote`, on branch `main`.
+fn clone_of(remote: &test_support::BareRemote, dir: &Path) -> std::path::PathBuf {
+    let repo = dir.join("flags");
+    test_support::git(
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            remote.path().to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+        dir,
+    );
+    repo
+}
+
+fn suspend_request() -> pb::SuspendRequest {
+    pb::SuspendRequest {
+        storage_id: "default".into(),
+    }
+}
+
+fn resume_request() -> pb::ResumeRequest {
+    pb::ResumeRequest {
+        storage_id: "default".into(),
+    }
+}
+
+/// `flipt_storage_<name>{storage="default"}` from `/metrics`.
+fn storage_metric(s: &Server, name: &str) -> f64 {
+    let key = format!("flipt_storage_{name}{{storage=\"default\"}}");
+    *metrics(s)
+        .get(&key)
+        .unwrap_or_else(|| panic!("{key} is not in /metrics"))
+}
+
+/// Status after following a rewritten remote: its head served, in step, no divergence, no
+/// error, the rewrite noted with both commits.
+fn assert_followed(status: &pb::StorageStatus, previous: &str, theirs: &str) {
+    assert_eq!(status.head, theirs, "{status:?}");
+    assert!(status.synced, "{status:?}");
+    assert_eq!(status.divergence, None, "{status:?}");
+    assert_eq!(status.last_error, None, "{status:?}");
+    let note = status
+        .last_remote_rewrite
+        .as_ref()
+        .expect("the rewrite is noted in the status");
+    assert_eq!(
+        (
+            note.branch.as_str(),
+            note.previous_commit.as_str(),
+            note.remote_commit.as_str()
+        ),
+        ("main", previous, theirs)
+    );
+    assert!(note.at.is_some());
+}
+
+/// Someone force-pushes an unrelated history to the remote of a local repository whose
+/// branch holds nothing unpushed (every commit on it had been pushed). The storage follows
+/// the remote (BEHAVIOUR §2: the served head is the remote's): the local branch and the work
+/// tree move to the remote's head, a warning names both commits, the status notes it and
+/// the metrics count it, and writes go on at once, on the rewritten history, without a
+/// restart.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rewritten_remote_is_served_reported_and_writes_resume_once_resolved() {
+async fn a_rewritten_remote_is_followed_by_a_local_repository_with_nothing_unpushed() {
     let remote = test_support::BareRemote::new();
     remote.cli_commit("main", &[(FEATURES, Some(&features("a", None)))], "seed");
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("flags");
+    let repo = clone_of(&remote, dir.path());
     let config = format!(
         "{}    remote: {}\n    poll_interval: 1h\n",
         local_config(&repo),
@@ -624,11 +683,7 @@ async fn a_rewritten_remote_is_served_reported_and_writes_resume_once_resolved()
         .unwrap()
         .into_inner()
         .revision;
-    let errors_before: f64 = metrics(&s)
-        .iter()
-        .filter(|(k, _)| k.starts_with("flipt_storage_errors_total"))
-        .map(|(_, v)| v)
-        .sum();
+    assert_eq!(storage_metric(&s, "remote_rewrites_total"), 0.0);
 
     let theirs = remote.cli_force_push_unrelated(
         "main",
@@ -640,24 +695,197 @@ async fn a_rewritten_remote_is_served_reported_and_writes_resume_once_resolved()
     assert_eq!(
         served_flags(&mut envs).await,
         (theirs.clone(), vec!["z".to_owned()]),
+        "the remote's head is served"
+    );
+    assert_followed(&status(&mut st).await, &ours, &theirs);
+    assert_eq!(git(&repo, &["rev-parse", "refs/heads/main"]), theirs);
+    assert_eq!(
+        git(&repo, &["status", "--porcelain"]),
+        "",
+        "the work tree follows"
+    );
+    assert_eq!(storage_metric(&s, "remote_rewrites_total"), 1.0);
+    assert_eq!(storage_metric(&s, "diverged"), 0.0);
+    assert_eq!(storage_metric(&s, "synced"), 1.0);
+    let log = s.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("the remote branch was rewritten")
+                && l.contains(&ours)
+                && l.contains(&theirs)),
+        "a warning names both commits: {log}"
+    );
+
+    // Writes go on, on the rewritten history, without a restart.
+    let next = envs
+        .create_resource(create_flag("after"))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    assert_eq!(remote.head("main").as_deref(), Some(next.as_str()));
+    assert_eq!(
+        git(remote.path(), &["rev-parse", &format!("{next}^")]),
+        theirs,
+        "built on the rewritten history"
+    );
+    assert_eq!(
+        served_flags(&mut envs).await,
+        (next.clone(), vec!["z".to_owned(), "after".to_owned()])
+    );
+    assert_eq!(git(&repo, &["rev-parse", "refs/heads/main"]), next);
+    remote.fsck();
+    fsck(&repo);
+    assert_eq!(s.stop(), Some(0));
+}
+
+/// The same with the memory backend, noticed by polling: once its writes are acknowledged,
+/// it holds nothing the remote did not have, so it always follows; writes go on without a
+/// restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewritten_remote_is_followed_by_the_memory_backend_without_restart() {
+    let remote = test_support::BareRemote::new();
+    remote.cli_commit("main", &[(FEATURES, Some(&features("a", None)))], "seed");
+    let config = format!(
+        "storage:\n  default:\n    remote: {}\n    poll_interval: 1s\n",
+        remote.file_url()
+    );
+    let s = Server::start(&config);
+    let (st, mut envs) = clients(&s).await;
+    let ours = envs
+        .create_resource(create_flag("mine"))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let theirs = remote.cli_force_push_unrelated(
+        "main",
+        &[(FEATURES, Some(&features("z", None)))],
+        "rewritten history",
+    );
+    // Picked up by polling.
+    let seen = wait_for(20, "the rewritten head is served and followed", || {
+        let mut c = st.clone();
+        let theirs = theirs.clone();
+        async move {
+            let s = status(&mut c).await;
+            (s.head == theirs && s.last_remote_rewrite.is_some()).then_some(s)
+        }
+    })
+    .await;
+    assert_followed(&seen, &ours, &theirs);
+    assert_eq!(
+        served_flags(&mut envs).await,
+        (theirs.clone(), vec!["z".to_owned()])
+    );
+    assert_eq!(storage_metric(&s, "remote_rewrites_total"), 1.0);
+    assert_eq!(storage_metric(&s, "diverged"), 0.0);
+    let next = envs
+        .create_resource(create_flag("after"))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    assert_eq!(remote.head("main").as_deref(), Some(next.as_str()));
+    assert_eq!(
+        git(remote.path(), &["rev-parse", &format!("{next}^")]),
+        theirs
+    );
+    assert_eq!(
+        served_flags(&mut envs).await,
+        (next, vec!["z".to_owned(), "after".to_owned()])
+    );
+    remote.fsck();
+    assert_eq!(s.stop(), Some(0));
+}
+
+/// A local repository with a commit of its own that the remote never had (made with
+/// `git commit` while sync was suspended), and the remote rewritten meanwhile: a divergence.
+/// The remote's (valid) head is served; the status shows the divergence with both commits,
+/// `synced` false and a CONFLICT error; `/metrics` says diverged; nothing is pushed over
+/// either history and writes are `FAILED_PRECONDITION`. Someone resolves it by moving the
+/// local branch (polling is off: the local change alone must be noticed): the divergence and
+/// its error clear at once and writes are taken again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unpushed_local_commit_on_a_rewritten_remote_is_a_divergence_until_the_branch_is_moved()
+{
+    let remote = test_support::BareRemote::new();
+    remote.cli_commit("main", &[(FEATURES, Some(&features("a", None)))], "seed");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = clone_of(&remote, dir.path());
+    let config = format!(
+        "{}    remote: {}\n    poll_interval: 1h\n",
+        local_config(&repo),
+        remote.file_url()
+    );
+    let s = Server::start(&config);
+    let (mut st, mut envs) = clients(&s).await;
+    envs.create_resource(create_flag("pushed")).await.unwrap();
+    let conflicts_before = metrics(&s)
+        .get("flipt_storage_errors_total{storage=\"default\",class=\"conflict\"}")
+        .copied()
+        .unwrap_or(0.0);
+
+    // A commit of its own, kept from the remote while sync is suspended.
+    st.suspend(suspend_request()).await.unwrap();
+    std::fs::write(repo.join(FEATURES), features("on-disk", None)).unwrap();
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=Someone",
+            "-c",
+            "user.email=someone@example.com",
+            "commit",
+            "-qam",
+            "a commit of its own",
+        ],
+    );
+    let mine = git(&repo, &["rev-parse", "HEAD"]);
+    let theirs = remote.cli_force_push_unrelated(
+        "main",
+        &[(FEATURES, Some(&features("z", None)))],
+        "rewritten history",
+    );
+    st.resume(resume_request()).await.unwrap();
+    let r = refresh(&mut st).await.unwrap();
+    assert_eq!(r.head, theirs);
+
+    let after = status(&mut st).await;
+    assert_eq!(
+        after.divergence,
+        Some(pb::Divergence {
+            branch: "main".into(),
+            local_commit: mine.clone(),
+            remote_commit: theirs.clone(),
+        }),
+        "{after:?}"
+    );
+    assert!(!after.synced, "{after:?}");
+    let error = after.last_error.clone().expect("a last error");
+    assert_eq!(error.class, pb::ErrorClass::Conflict as i32, "{error:?}");
+    assert!(
+        error.message.contains(&mine)
+            && error.message.contains(&theirs)
+            && error.message.contains("diverged"),
+        "{error:?}"
+    );
+    assert_eq!(after.last_remote_rewrite, None, "{after:?}");
+    assert_eq!(
+        served_flags(&mut envs).await,
+        (theirs.clone(), vec!["z".to_owned()]),
         "the remote's (valid) head is served"
     );
-    let after = status(&mut st).await;
-    let message = after
-        .last_error
-        .as_ref()
-        .map(|e| e.message.clone())
-        .unwrap_or_default();
-    assert!(
-        message.contains(&ours) && message.contains(&theirs) && message.contains("diverged"),
-        "the status names both commits: {after:?}"
+    assert_eq!(storage_metric(&s, "diverged"), 1.0);
+    assert_eq!(storage_metric(&s, "synced"), 0.0);
+    assert_eq!(storage_metric(&s, "remote_rewrites_total"), 0.0);
+    assert_eq!(
+        metrics(&s)
+            .get("flipt_storage_errors_total{storage=\"default\",class=\"conflict\"}")
+            .copied(),
+        Some(conflicts_before + 1.0),
+        "counted once"
     );
-    let errors_after: f64 = metrics(&s)
-        .iter()
-        .filter(|(k, _)| k.starts_with("flipt_storage_errors_total"))
-        .map(|(_, v)| v)
-        .sum();
-    assert!(errors_after > errors_before, "the metrics count it");
     let e = envs
         .create_resource(create_flag("refused"))
         .await
@@ -669,8 +897,13 @@ async fn a_rewritten_remote_is_served_reported_and_writes_resume_once_resolved()
         Some(theirs.as_str()),
         "nothing pushed over the rewritten history"
     );
+    assert_eq!(
+        git(&repo, &["rev-parse", "refs/heads/main"]),
+        mine,
+        "the local commit is not overwritten"
+    );
 
-    // Resolved by someone taking the remote's history in the repository.
+    // Resolved by someone moving the local branch to the remote's history.
     git(&repo, &["update-ref", "refs/heads/main", &theirs]);
     let next = wait_for(10, "writes are taken again after the resolution", || {
         let mut e = envs.clone();
@@ -683,6 +916,11 @@ async fn a_rewritten_remote_is_served_reported_and_writes_resume_once_resolved()
         }
     })
     .await;
+    let resolved = status(&mut st).await;
+    assert_eq!(resolved.divergence, None, "{resolved:?}");
+    assert_eq!(resolved.last_error, None, "{resolved:?}");
+    assert!(resolved.synced, "{resolved:?}");
+    assert_eq!(storage_metric(&s, "diverged"), 0.0);
     assert_eq!(remote.head("main").as_deref(), Some(next.as_str()));
     assert_eq!(
         git(remote.path(), &["rev-parse", &format!("{next}^")]),
@@ -695,60 +933,6 @@ async fn a_rewritten_remote_is_served_reported_and_writes_resume_once_resolved()
     );
     remote.fsck();
     fsck(&repo);
-    assert_eq!(s.stop(), Some(0));
-}
-
-/// The same with the memory backend: served and reported alike, nothing pushed over the
-/// rewritten history. Its state lives in the process, so a restart resolves it (there is no
-/// local branch a user could move).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rewritten_remote_with_the_memory_backend_is_served_and_a_restart_resolves_it() {
-    let remote = test_support::BareRemote::new();
-    remote.cli_commit("main", &[(FEATURES, Some(&features("a", None)))], "seed");
-    let config = format!(
-        "storage:\n  default:\n    remote: {}\n    poll_interval: 1s\n",
-        remote.file_url()
-    );
-    let s = Server::start(&config);
-    let (st, mut envs) = clients(&s).await;
-    envs.create_resource(create_flag("mine")).await.unwrap();
-    let theirs = remote.cli_force_push_unrelated(
-        "main",
-        &[(FEATURES, Some(&features("z", None)))],
-        "rewritten history",
-    );
-    // Picked up by polling.
-    wait_for(20, "the rewritten head is served", || {
-        let mut c = st.clone();
-        let theirs = theirs.clone();
-        async move { (status(&mut c).await.head == theirs).then_some(()) }
-    })
-    .await;
-    assert_eq!(
-        served_flags(&mut envs).await,
-        (theirs.clone(), vec!["z".to_owned()])
-    );
-    let e = envs
-        .create_resource(create_flag("refused"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-    assert_eq!(remote.head("main").as_deref(), Some(theirs.as_str()));
-    assert_eq!(s.stop(), Some(0));
-
-    let s = Server::start(&config);
-    let (_, mut envs) = clients(&s).await;
-    let next = envs
-        .create_resource(create_flag("after-restart"))
-        .await
-        .unwrap()
-        .into_inner()
-        .revision;
-    assert_eq!(
-        git(remote.path(), &["rev-parse", &format!("{next}^")]),
-        theirs
-    );
-    remote.fsck();
     assert_eq!(s.stop(), Some(0));
 }
 
@@ -954,9 +1138,11 @@ async fn commits_with_broken_references_are_not_served_until_a_good_one_follows(
             .create_resource(create_flag("during"))
             .await
             .unwrap_err();
+        // The request is fine; the head it would build on is not (the problem was there
+        // before the write).
+        assert_eq!(e.code(), Code::FailedPrecondition, "{what}: {e:?}");
         assert!(
-            matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition)
-                && e.message().contains(named),
+            e.message().contains(named) && e.message().contains("does not validate"),
             "{what}: {e:?}"
         );
         assert_eq!(remote.head("main").as_deref(), Some(bad.as_str()));
@@ -1066,18 +1252,17 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A write that failed because the disk is full: a clear error, not a crash or a hang, and
-/// no server path in it (API.md §4).
+/// A write that failed because the disk is full: `RESOURCE_EXHAUSTED` (gRPC's code for "the
+/// file system is out of space"; not `UNAVAILABLE`, which clients must treat as "may have
+/// landed"), a clear error, not a crash or a hang, and no server path in it (API.md §4).
 fn assert_disk_full_error(e: &tonic::Status, repo: &Path) {
-    assert!(
-        matches!(e.code(), Code::Unavailable | Code::ResourceExhausted),
-        "{e:?}"
-    );
+    eprintln!("disk full: {:?} {}", e.code(), e.message());
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     // libgit2 names the cause ("File too large") when a loose object's final write fails,
-    // and nothing when a write fails while the object is deflated (then the service says
-    // that the disk may be full).
+    // and nothing when a write fails while the object is deflated (then the service reads
+    // the cause from errno and says that there is no room left).
     assert!(
-        e.message().contains("File too large") || e.message().contains("is the disk full"),
+        e.message().contains("File too large") || e.message().contains("no room left"),
         "{e:?}"
     );
     assert!(

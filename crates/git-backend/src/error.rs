@@ -205,3 +205,37 @@ pub fn is_storage_full(e: &std::io::Error) -> bool {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn a_full_disk_is_its_own_error_of_class_storage() {
+        for kind in [
+            ErrorKind::StorageFull,
+            ErrorKind::QuotaExceeded,
+            ErrorKind::FileTooLarge,
+        ] {
+            let e = Error::storage("failed to write `a`", std::io::Error::from(kind));
+            assert!(matches!(e, Error::StorageFull { .. }), "{kind:?}: {e:?}");
+            assert_eq!(e.class(), ErrorClass::Storage);
+            assert_eq!(e.to_string(), "failed to write `a`");
+        }
+        // By errno, as the OS reports it: ENOSPC, EFBIG, EDQUOT on Linux.
+        for errno in [28, 27, 122] {
+            assert!(is_storage_full(&std::io::Error::from_raw_os_error(errno)));
+        }
+        for kind in [
+            ErrorKind::PermissionDenied,
+            ErrorKind::NotFound,
+            ErrorKind::Other,
+        ] {
+            let e = Error::storage("failed", std::io::Error::from(kind));
+            assert!(matches!(e, Error::Storage { .. }), "{kind:?}: {e:?}");
+        }
+        let e = Error::storage("failed", "not an I/O error");
+        assert!(matches!(e, Error::Storage { .. }));
+    }
+}

@@ -54,14 +54,73 @@ const FULL: [&str; 3] = [
 ];
 
 /// Whether a git2 error says that local storage has no room left (`ENOSPC`, `EDQUOT`,
-/// `EFBIG`): named in its message, or, when libgit2 set no message (a loose object whose
-/// write fails while it is being deflated), left in `errno` by the failed write. Read right
-/// after the failing call, on its thread.
+/// `EFBIG`) in its message. (When a loose object's write fails while it is being deflated,
+/// libgit2 sets no message and `errno` is gone: see [`object_write_error`].)
 pub(crate) fn is_disk_full(e: &git2::Error) -> bool {
-    match e.message() {
-        "" | "no error" => git_backend::is_storage_full(&std::io::Error::last_os_error()),
-        m => FULL.iter().any(|f| m.contains(f)),
+    FULL.iter().any(|f| e.message().contains(f))
+}
+
+/// Whether `bytes` more bytes still fit in `dir` (a repository's object directory): writes
+/// and removes a probe file. `None` when the probe failed otherwise (or `dir` is missing).
+fn room_for(dir: &std::path::Path, bytes: usize) -> Option<bool> {
+    use std::io::Write;
+    if !dir.is_dir() {
+        return None;
     }
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("flipt-room-probe-{}-{n}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ok()?;
+    let chunk = [0u8; 64 * 1024];
+    let mut left = bytes;
+    let mut outcome = Some(true);
+    while left > 0 {
+        let n = left.min(chunk.len());
+        match file.write_all(&chunk[..n]).and_then(|()| file.flush()) {
+            Ok(()) => left -= n,
+            Err(e) if git_backend::is_storage_full(&e) => {
+                outcome = Some(false);
+                break;
+            }
+            Err(_) => {
+                outcome = None;
+                break;
+            }
+        }
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    outcome
+}
+
+/// Maps the git2 error of writing an object of about `size` bytes (before compression).
+/// libgit2 sets no message when a loose object's write fails while it is being deflated
+/// (`EFBIG` or `ENOSPC`): then a probe of the same size in the object directory tells
+/// whether the disk is full ([`Error::StorageFull`]).
+pub(crate) fn object_write_error(
+    repo: &git2::Repository,
+    context: &str,
+    e: git2::Error,
+    size: usize,
+) -> Error {
+    if matches!(e.message(), "" | "no error") {
+        // Deflate may add a little (zlib's worst case is 5 bytes per 16 KiB block), and a
+        // loose object starts with a header.
+        let bytes = size + size / 1000 + 1024;
+        if room_for(&repo.path().join("objects"), bytes) == Some(false) {
+            return Error::StorageFull {
+                message: format!(
+                    "{context}: no room left (the disk is full, or a file size limit reached)"
+                ),
+                source: Some(Box::new(e)),
+            };
+        }
+    }
+    local_error(context, e)
 }
 
 /// Maps a git2 error of a local operation, with `context` saying what failed.
@@ -70,7 +129,6 @@ pub(crate) fn local_error(context: &str, e: git2::Error) -> Error {
     // Some libgit2 failures set no message (e.g. a loose object whose write fails with
     // EFBIG or ENOSPC while it is being deflated): say so instead of "no error".
     let reason = match e.message() {
-        "" | "no error" if full => "no room left (the disk is full, or a file size limit reached)",
         "" | "no error" => {
             "libgit2 gave no reason (is the disk full, or a file size limit reached?)"
         }

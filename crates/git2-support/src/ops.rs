@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use git_backend::*;
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 
-use crate::convert::{git_oid, git_signature, local_error, oid, signature};
+use crate::convert::{git_oid, git_signature, local_error, object_write_error, oid, signature};
 
 /// Whether an error is a git2 "not found".
 fn is_not_found(e: &git2::Error) -> bool {
@@ -248,7 +248,7 @@ pub(crate) fn create_commit(repo: &Repository, request: &CommitRequest) -> Resul
             let empty = repo
                 .treebuilder(None)
                 .and_then(|b| b.write())
-                .map_err(|e| local_error("failed to write a tree", e))?;
+                .map_err(|e| object_write_error(repo, "failed to write a tree", e, 64))?;
             repo.find_tree(empty)
                 .map_err(|e| local_error("failed to read a tree", e))?
         }
@@ -300,9 +300,9 @@ pub(crate) fn create_commit(repo: &Repository, request: &CommitRequest) -> Resul
                         )));
                     }
                 }
-                let blob = repo
-                    .blob(content)
-                    .map_err(|e| local_error("failed to write a blob", e))?;
+                let blob = repo.blob(content).map_err(|e| {
+                    object_write_error(repo, "failed to write a blob", e, content.len())
+                })?;
                 edits.insert(path, Some(blob));
             }
             Change::Delete { .. } => match node(&edits, path) {
@@ -343,7 +343,7 @@ pub(crate) fn create_commit(repo: &Repository, request: &CommitRequest) -> Resul
     }
     let tree_id = update
         .create_updated(repo, &base)
-        .map_err(|e| local_error("failed to write trees", e))?;
+        .map_err(|e| object_write_error(repo, "failed to write trees", e, 64 * 1024))?;
     let tree = repo
         .find_tree(tree_id)
         .map_err(|e| local_error("failed to read a tree", e))?;
@@ -352,7 +352,10 @@ pub(crate) fn create_commit(repo: &Repository, request: &CommitRequest) -> Resul
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let id = repo
         .commit(None, &author, &committer, &request.message, &tree, &parents)
-        .map_err(|e| local_error("failed to write a commit", e))?;
+        .map_err(|e| {
+            let size = request.message.len() + 1024;
+            object_write_error(repo, "failed to write a commit", e, size)
+        })?;
     Ok(oid(id))
 }
 

@@ -63,6 +63,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn codes_of_a_full_disk_and_a_divergence() {
+        let full = from_sync(SyncError::StorageFull(
+            "failed to write a blob: no room".into(),
+        ));
+        assert_eq!(full.code(), Code::ResourceExhausted);
+        let full = from_backend(git_backend::Error::storage(
+            "failed to write `a`",
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        ));
+        assert_eq!(full.code(), Code::ResourceExhausted);
+        let other = from_backend(git_backend::Error::storage(
+            "failed to write `a`",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        ));
+        assert_eq!(other.code(), Code::Unavailable);
+        let diverged = from_sync(SyncError::Diverged("the local branch diverged".into()));
+        assert_eq!(diverged.code(), Code::FailedPrecondition);
+        assert_eq!(
+            SyncError::Diverged(String::new()).class(),
+            git_backend::ErrorClass::Conflict
+        );
+        let refused = from_sync(git_backend::Refusal::FailedPrecondition("x".into()).into());
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        let invalid = from_sync(git_backend::Refusal::Invalid("x".into()).into());
+        assert_eq!(invalid.code(), Code::InvalidArgument);
+    }
+
+    #[test]
     fn user_texts_in_messages_are_short_and_printable() {
         assert_eq!(shown("new-ui"), "new-ui");
         assert_eq!(shown("a\0b\u{202e}"), "a?b?");
