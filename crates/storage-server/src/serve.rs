@@ -2,10 +2,10 @@
 //! only place that names concrete backends), starts the sync engines, and serves gRPC and
 //! HTTP until SIGINT or SIGTERM.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -310,6 +310,53 @@ struct Histogram {
 
 static REQUESTS: Mutex<BTreeMap<String, Histogram>> = Mutex::new(BTreeMap::new());
 
+/// The label of requests to a path that names no method the server serves.
+const UNKNOWN_METHOD: &str = "unknown";
+
+/// Every gRPC method the server serves, as `/<package>.<Service>/<Method>`, from the
+/// descriptor sets of its services. The request metrics name only these: anything else is
+/// [`UNKNOWN_METHOD`], so that made-up paths (answered `UNIMPLEMENTED`, also without a
+/// token) cannot grow the metrics without bound.
+fn known_methods() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        use prost::Message as _;
+        let mut known = HashSet::new();
+        for encoded in [
+            storage_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
+                continue;
+            };
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.insert(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        known
+    })
+}
+
+/// The metrics label of a request path.
+fn method_label(path: &str) -> &str {
+    if known_methods().contains(path) {
+        path
+    } else {
+        UNKNOWN_METHOD
+    }
+}
+
 fn record(method: &str, seconds: f64) {
     let mut all = REQUESTS.lock().unwrap_or_else(|p| p.into_inner());
     let h = all.entry(method.to_owned()).or_default();
@@ -387,7 +434,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let method = req.uri().path().to_owned();
+        let method = method_label(req.uri().path()).to_owned();
         let started = Instant::now();
         let fut = self.inner.call(req);
         Box::pin(async move {
@@ -397,5 +444,33 @@ where
             tracing::debug!(method = %method, elapsed_us = elapsed.as_micros() as u64, ok = result.is_ok(), "request");
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_served_methods_have_their_own_metrics_label() {
+        for served in [
+            "/flipt.storage.v1.StorageService/Commit",
+            "/flipt.storage.v1.StorageService/Watch",
+            "/environments.EnvironmentsService/ListEnvironments",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert_eq!(method_label(served), served);
+        }
+        for made_up in [
+            "/flipt.storage.v1.StorageService/NoSuch",
+            "/flipt.storage.v1.StorageService/Commit/x",
+            "/made.up.Service/Call",
+            "/",
+            "",
+        ] {
+            assert_eq!(method_label(made_up), UNKNOWN_METHOD);
+        }
     }
 }
