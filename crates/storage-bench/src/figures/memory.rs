@@ -13,6 +13,7 @@ use storage_proto::environments::{ListNamespacesRequest, UpdateResourceRequest};
 use super::{Ctx, EnvClient, channel, local_config, seeded_memory_server, wait_for, wait_served};
 use crate::charts::Charts;
 use crate::data;
+use crate::load::Latencies;
 use crate::process::Process;
 use crate::report::{Figure, Target};
 
@@ -102,11 +103,13 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
     let mut points = vec![(0.0, start_rss as f64 / MIB)];
     let mut at_first = 0;
     let t = Instant::now();
+    let (mut window, mut window_p50) = (Latencies::new(), Vec::new());
     for i in 1..=total {
         let ns = i % 100;
         let f = (i / 100) % data::FLAGS_PER_NAMESPACE;
         let key = data::flag_key(ns, f);
         let flag = data::flag_proto(ns, &key, &format!("edit {i}"), i % 2 == 0);
+        let started = Instant::now();
         env.update_resource(UpdateResourceRequest {
             environment_key: "default".into(),
             namespace_key: data::namespace_key(ns),
@@ -116,6 +119,11 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
         })
         .await
         .with_context(|| format!("write {i}"))?;
+        window.record(started.elapsed());
+        if i % 1000 == 0 {
+            window_p50.push((i as f64, window.p50_us() / 1000.0));
+            window = Latencies::new();
+        }
         if i % 250 == 0 {
             let rss = server.rss_kib()?;
             points.push((i as f64, rss as f64 / MIB));
@@ -151,6 +159,22 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
         at_first as f64 / MIB,
         at_end as f64 / MIB
     ));
+    f = f.note(format!(
+        "UpdateResource p50 per 1,000 writes (ms): {}",
+        window_p50
+            .iter()
+            .map(|(_, ms)| crate::report::num(*ms))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    charts.growth(
+        "growth-m2-latency.svg",
+        "M2: UpdateResource p50 per 1,000 writes (memory backend, 10k flags)",
+        "writes",
+        "p50 (ms)",
+        vec![("UpdateResource p50".into(), window_p50)],
+        false,
+    );
     if s.quick {
         f = f.note("quick run: 3,000 writes, growth measured from 1,000 (the full run does the figure's 10,000 from 2,000)");
     }

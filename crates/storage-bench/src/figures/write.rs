@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use prost::Message as _;
-use storage_proto::environments::UpdateResourceRequest;
+use storage_proto::environments::{DeleteResourceRequest, UpdateResourceRequest};
 use storage_proto::flipt::storage::v1::{CommitRequest, FileChange, file_change};
 
 use super::{Ctx, EnvClient, StorageClient, channel, seeded_memory_server};
@@ -43,13 +43,28 @@ impl Creator {
         for _ in 0..n {
             let i = self.next;
             self.next += 1;
-            let req = create_request(i % self.namespaces, &format!("new-{}-{i}", self.tag));
+            let ns = i % self.namespaces;
+            let key = format!("new-{}-{i}", self.tag);
+            let req = create_request(ns, &key);
             let t = Instant::now();
             self.env
                 .create_resource(req)
                 .await
                 .with_context(|| format!("create flag {i} ({})", self.tag))?;
             lat.record(t.elapsed());
+            // Untimed: the flag goes again, so every create sees a namespace file of 100
+            // flags whatever the number of namespaces (otherwise the 100-flag server's one
+            // file would grow with every call and W3 would compare files of different sizes).
+            self.env
+                .delete_resource(DeleteResourceRequest {
+                    environment_key: "default".into(),
+                    namespace_key: data::namespace_key(ns),
+                    type_url: "flipt.core.Flag".into(),
+                    key,
+                    revision: String::new(),
+                })
+                .await
+                .with_context(|| format!("delete flag {i} ({})", self.tag))?;
         }
         lat.elapsed = start.elapsed();
         Ok(lat)
@@ -75,8 +90,10 @@ impl RawCreator {
             self.next += 1;
             let ns = i % self.texts.len();
             let key = format!("new-raw-{i}");
-            self.texts[ns].push_flag(&data::flag_yaml(ns, &key, "Created by the benchmark", true));
-            let content = self.texts[ns].render();
+            let mut text = self.texts[ns].clone();
+            text.push_flag(&data::flag_yaml(ns, &key, "Created by the benchmark", true));
+            let content = text.render();
+            let restore = self.texts[ns].render();
             let path = data::namespace_path(ns);
             let message = format!("create flag {}/{key}", data::namespace_key(ns));
             let t = Instant::now();
@@ -84,6 +101,9 @@ impl RawCreator {
                 .commit_file(&path, content.as_bytes(), &message)?;
             self.echo.echo(self.echo_request.clone()).await?;
             lat.record(t.elapsed());
+            // Untimed, as on the server side: the flag goes again.
+            self.writer
+                .commit_file(&path, restore.as_bytes(), &format!("delete flag {key}"))?;
         }
         lat.elapsed = start.elapsed();
         Ok(lat)
@@ -107,25 +127,34 @@ impl Committer {
             self.next += 1;
             let ns = i % self.texts.len();
             let key = format!("new-commit-{i}");
-            self.texts[ns].push_flag(&data::flag_yaml(ns, &key, "Created by the benchmark", true));
-            let req = CommitRequest {
+            let mut text = self.texts[ns].clone();
+            text.push_flag(&data::flag_yaml(ns, &key, "Created by the benchmark", true));
+            let commit = |content: String, message: String| CommitRequest {
                 storage_id: "default".into(),
                 base_revision: None,
                 changes: vec![FileChange {
                     path: data::namespace_path(ns),
-                    change: Some(file_change::Change::Content(
-                        self.texts[ns].render().into_bytes(),
-                    )),
+                    change: Some(file_change::Change::Content(content.into_bytes())),
                 }],
-                message: format!("create flag {}/{key}", data::namespace_key(ns)),
+                message,
                 author: None,
             };
+            let req = commit(
+                text.render(),
+                format!("create flag {}/{key}", data::namespace_key(ns)),
+            );
+            let restore = commit(self.texts[ns].render(), format!("delete flag {key}"));
             let t = Instant::now();
             self.storage
                 .commit(req)
                 .await
                 .with_context(|| format!("commit {i}"))?;
             lat.record(t.elapsed());
+            // Untimed, as on the other servers: the flag goes again.
+            self.storage
+                .commit(restore)
+                .await
+                .with_context(|| format!("commit {i} (restore)"))?;
         }
         lat.elapsed = start.elapsed();
         Ok(lat)
@@ -183,6 +212,16 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
     }
     raw.batch(warm).await?;
     committer.batch(warm).await?;
+    // Diagnostic beside W3: the 10k server again, every create in the same namespace (as on
+    // the 100-flag server), to tell the repository's size from the spread over namespaces.
+    let mut one_namespace = Creator {
+        env: servers[0].1.env.clone(),
+        namespaces: 1,
+        tag: "10k-one",
+        next: 0,
+    };
+    one_namespace.batch(warm).await?;
+    let mut one_runs = Vec::new();
     let (mut commit_runs, mut commit_all) = (Vec::new(), Latencies::new());
     let mut runs: [Vec<f64>; 4] = Default::default();
     let mut all: [Latencies; 4] = Default::default();
@@ -198,6 +237,7 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
             runs[k].push(lat.p50_us() / 1000.0);
             all[k].merge(&lat);
         }
+        one_runs.push(one_namespace.batch(n).await?.p50_us() / 1000.0);
         let lat = committer.batch(n).await?;
         commit_runs.push(lat.p50_us() / 1000.0);
         commit_all.merge(&lat);
@@ -205,7 +245,7 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
     let commit_spread = crate::report::Spread::of(&commit_runs);
     let [w10k, w1k, w100, base] = runs;
     let note_sizes = format!(
-        "request {request_bytes} B, reply {reply_bytes} B; one call at a time on one channel (closed-loop, concurrency 1); each call creates a new flag (2 variants, 1 rule) in the next namespace, without a revision"
+        "request {request_bytes} B, reply {reply_bytes} B; one call at a time on one channel (closed-loop, concurrency 1); each call creates a new flag (2 variants, 1 rule) in the next namespace, without a revision; an untimed delete of that flag follows each create (on the baseline: an untimed commit restoring the file), so every create meets a namespace file of 100 flags"
     );
     let w1 = Figure::compared(
         "W1",
@@ -246,6 +286,15 @@ pub(super) async fn run(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure
     .note(format!(
         "three memory servers (10,000 / 1,000 / 100 flags: 100 / 10 / 1 namespace files of 100 flags), interleaved; p50 at 1,000 flags: {} ms",
         crate::report::num(growth_1k)
+    ))
+    .note(format!(
+        "diagnostic (not a figure): the 10,000-flag server with every create in one namespace (ns-0, as on the 100-flag server), interleaved: p50 min / median / max {} ms",
+        crate::report::Spread::of(&one_runs).map_or("-".into(), |s| format!(
+            "{} / {} / {}",
+            crate::report::num(s.min),
+            crate::report::num(s.median),
+            crate::report::num(s.max)
+        ))
     ))
     .note(note_sizes);
     charts.growth(
