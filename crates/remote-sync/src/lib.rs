@@ -13,6 +13,10 @@
 //!   moved with the operation re-checking its own precondition, and acknowledged only after
 //!   the remote accepted them. A push that failed otherwise is checked against the remote
 //!   (it may have landed); nothing half-applied stays visible.
+//! - A remote rewritten by someone else (not a fast-forward) is followed when the local
+//!   branch holds nothing unpushed (it is a commit the remote is known to have had); a local
+//!   branch with commits the remote never had is a divergence: not served, not overwritten,
+//!   in [`Status::divergence`], writes refused with [`SyncError::Diverged`] until resolved.
 //! - Reads never wait for network I/O: served heads come from a watch channel.
 //! - Status (phase, head, fetch and push times, last error with class) and counters for
 //!   metrics; tracing spans around fetch, push and writes with the storage id and the remote
