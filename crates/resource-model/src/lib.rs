@@ -17,7 +17,8 @@
 //!   checks per resource that nothing it touches changed since the revision the client read,
 //!   and renders the commit message from `flipt.yaml`'s Go template (or Flipt's default). A
 //!   [`FileCache`] in the [`WriteTarget`] keeps parsed namespace files between writes.
-//! - [`validate_tree`] and [`validate_dir`] check an environment the way the server does.
+//! - [`validate_tree`] and [`validate_dir`] check an environment the way the server does;
+//!   [`check_commit`] checks the files a commit of raw file changes writes.
 //!
 //! It depends on `git-backend` only (for the backend trait and the re-appliable write), never
 //! on a concrete backend, on git2, on tonic or on a runtime. Conversion to and from protobuf
@@ -46,6 +47,7 @@
 //! assert!(String::from_utf8(file.to_bytes()).unwrap().ends_with("  - key: kill-switch\n    name: Kill switch\n    type: BOOLEAN_FLAG_TYPE\n    enabled: false\n"));
 //! ```
 
+mod commit_check;
 mod config;
 mod document;
 mod emit;
@@ -59,6 +61,7 @@ mod validate;
 mod version;
 mod yaml_guard;
 
+pub use commit_check::check_commit;
 pub use config::{
     CONFIG_FILES, ChangeRecord, DEFAULT_COMMIT_TEMPLATE, EnvironmentInfo, RepositoryConfig,
     ResourceKind, Verb, commit_message,

@@ -1,5 +1,6 @@
 //! Tests of the public API of `resource-model`, against the in-memory git backend.
 
+mod commit_check;
 mod documents;
 mod ops;
 mod props;
