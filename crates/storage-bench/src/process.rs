@@ -89,14 +89,19 @@ impl Process {
 
     /// Resident set size (`VmRSS`), in KiB.
     pub fn rss_kib(&self) -> Result<u64> {
+        self.status_kib("VmRSS")
+    }
+
+    /// A KiB field of `/proc/<pid>/status` (`VmRSS`, `RssAnon`, `RssFile`, ...).
+    pub fn status_kib(&self, field: &str) -> Result<u64> {
         let path = format!("/proc/{}/status", self.pid());
         let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .with_context(|| format!("no VmRSS in {path}"))
+            .with_context(|| format!("no {field} in {path}"))
     }
 
     /// The process's name in messages.

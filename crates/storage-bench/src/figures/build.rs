@@ -49,7 +49,14 @@ pub(super) async fn run(ctx: &mut Ctx) -> Result<Vec<Figure>> {
     } else {
         (vec!["test", "--workspace"], "cargo test --workspace")
     };
-    let test = tokio::task::block_in_place(|| timed(&mut cmd(&suite)))?;
+    let mut test = tokio::task::block_in_place(|| timed(&mut cmd(&suite)))?;
+    let runner = if suite[0] == "nextest" {
+        // nextest does not run doctests; `cargo xtask test` runs them after it.
+        test += tokio::task::block_in_place(|| timed(&mut cmd(&["test", "--workspace", "--doc"])))?;
+        format!("{runner}` then `cargo test --workspace --doc")
+    } else {
+        runner.to_owned()
+    };
     let _ = std::fs::remove_dir_all(&target);
     Ok(vec![
         Figure::alone(
