@@ -1,6 +1,6 @@
 //! `flipt.storage.v1.StorageService` (API.md §2) over the sync engine and backends.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,10 @@ pub struct StorageApiOptions {
     pub heartbeat: Duration,
     /// Fired at shutdown: open `Watch` streams end cleanly.
     pub shutdown: CancellationToken,
+    /// The directories of the environments of each storage (by storage id; `""`: the
+    /// repository root): a `Commit` that writes features files or `flipt.yaml` in one of them
+    /// is checked like an API write ([`resource_model::check_commit`]).
+    pub environment_directories: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for StorageApiOptions {
@@ -38,6 +42,7 @@ impl Default for StorageApiOptions {
             max_watch_streams: 4096,
             heartbeat: Duration::from_secs(15),
             shutdown: CancellationToken::new(),
+            environment_directories: BTreeMap::new(),
         }
     }
 }
@@ -49,6 +54,7 @@ pub struct StorageApi {
     streams: Arc<Semaphore>,
     heartbeat: Duration,
     shutdown: CancellationToken,
+    environment_directories: Arc<BTreeMap<String, Vec<String>>>,
 }
 
 impl StorageApi {
@@ -59,6 +65,7 @@ impl StorageApi {
             streams: Arc::new(Semaphore::new(options.max_watch_streams)),
             heartbeat: options.heartbeat,
             shutdown: options.shutdown,
+            environment_directories: Arc::new(options.environment_directories),
         }
     }
 
@@ -88,11 +95,44 @@ fn repo_path(p: &str) -> Result<RepoPath, Status> {
 }
 
 /// A commit of file changes: per file, refused when the file changed between the client's
-/// base revision and the head (BEHAVIOUR §4 at file granularity).
+/// base revision and the head (BEHAVIOUR §4 at file granularity), and refused as invalid when
+/// it leaves a features file or `flipt.yaml` it writes in an environment directory that does
+/// not validate (checked on the head it is applied to, so again when it is replayed).
 #[derive(Debug)]
 struct FileCommit {
     changes: Vec<Change>,
     message: String,
+    /// The storage's environment directories.
+    directories: Vec<String>,
+}
+
+/// Problems shown in a refusal at most; each line cut to [`MAX_PROBLEM_CHARS`].
+const MAX_PROBLEMS_SHOWN: usize = 20;
+const MAX_PROBLEM_CHARS: usize = 300;
+
+/// The message of a commit refused for its problems: one per line, a bounded number of bounded
+/// lines (a file of thousands of broken flags must not make a megabyte `grpc-message`).
+fn problems_message(problems: &[resource_model::Problem]) -> String {
+    let mut out = String::from("the commit leaves files that do not validate:");
+    for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
+        let line = p.to_string();
+        out.push('\n');
+        out.extend(
+            line.chars()
+                .take(MAX_PROBLEM_CHARS)
+                .map(|c| if c.is_control() { '?' } else { c }),
+        );
+        if line.chars().nth(MAX_PROBLEM_CHARS).is_some() {
+            out.push_str("...");
+        }
+    }
+    if problems.len() > MAX_PROBLEMS_SHOWN {
+        out.push_str(&format!(
+            "\n... and {} more",
+            problems.len() - MAX_PROBLEMS_SHOWN
+        ));
+    }
+    out
 }
 
 #[async_trait::async_trait]
@@ -124,6 +164,18 @@ impl WriteOp for FileCommit {
         }
         if effective.is_empty() {
             return Ok(Plan::Nothing);
+        }
+        let mut problems = Vec::new();
+        for directory in &self.directories {
+            problems.extend(
+                resource_model::check_commit(ctx.backend, ctx.head, directory, &effective).await?,
+            );
+        }
+        if !problems.is_empty() {
+            // Environments in nested directories see the same file.
+            problems.sort();
+            problems.dedup();
+            return Err(Refusal::Invalid(problems_message(&problems)));
         }
         Ok(Plan::Commit {
             changes: effective,
@@ -351,6 +403,11 @@ impl StorageService for StorageApi {
         let op = FileCommit {
             changes,
             message: r.message,
+            directories: self
+                .environment_directories
+                .get(&e.id)
+                .cloned()
+                .unwrap_or_default(),
         };
         let branch = e.sync.options().branch.clone();
         let out = e
@@ -492,5 +549,155 @@ impl StorageService for StorageApi {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn api(directories: &[&str]) -> (StorageApi, remote_sync::SyncedStorage) {
+        let backend = Arc::new(git_backend_memory::MemoryBackend::new(Default::default()).unwrap());
+        let sync = remote_sync::SyncedStorage::start(
+            backend,
+            remote_sync::SyncOptions::local("default", "main"),
+        )
+        .await
+        .unwrap();
+        let mut registry = Registry::new();
+        registry.add(StorageEntry {
+            id: "default".into(),
+            backend_kind: "memory",
+            remote: None,
+            sync: sync.clone(),
+            rejected: Default::default(),
+        });
+        let options = StorageApiOptions {
+            environment_directories: BTreeMap::from([(
+                "default".to_owned(),
+                directories.iter().map(|d| (*d).to_owned()).collect(),
+            )]),
+            ..Default::default()
+        };
+        (StorageApi::new(Arc::new(registry), options), sync)
+    }
+
+    fn request(path: &str, content: &str) -> Request<pb::CommitRequest> {
+        Request::new(pb::CommitRequest {
+            storage_id: "default".into(),
+            changes: vec![pb::FileChange {
+                path: path.into(),
+                change: Some(pb::file_change::Change::Content(content.into())),
+            }],
+            message: "test".into(),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_checked_in_the_environment_directories_only() {
+        let (api, sync) = api(&["prod"]).await;
+        let head = sync.head("main");
+        let refused = api
+            .commit(request("prod/team/features.yaml", "flags:\n  - key: [\n"))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(
+            refused.message().contains(
+                "the commit leaves files that do not validate:\nprod/team/features.yaml:"
+            ),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(sync.head("main"), head, "nothing committed");
+        // Outside the environment: committed as it is.
+        let out = api
+            .commit(request(
+                "staging/team/features.yaml",
+                "flags:\n  - key: [\n",
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(out.committed);
+        // Valid: committed.
+        let out = api
+            .commit(request(
+                "prod/team/features.yaml",
+                "flags:\n  - key: a\n    name: A\n",
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(out.committed);
+        // Without environment directories nothing is checked.
+        let (api, _) = self::api(&[]).await;
+        assert!(
+            api.commit(request("team/features.yaml", "flags: [\n"))
+                .await
+                .unwrap()
+                .into_inner()
+                .committed
+        );
+    }
+
+    /// The check is part of the plan: redone on the head the write is applied to (the sync
+    /// engine plans again on a newer head after a race), so a file another writer added in
+    /// between is seen.
+    #[tokio::test]
+    async fn the_check_is_redone_on_the_head_the_commit_is_applied_to() {
+        use git_backend::{CommitRequest, GitBackend};
+        let backend = git_backend_memory::MemoryBackend::new(Default::default()).unwrap();
+        let file = |path: &str| Change::Put {
+            path: RepoPath::new(path).unwrap(),
+            content: b"flags:\n  - key: a\n    name: A\n".to_vec(),
+        };
+        let op = FileCommit {
+            changes: vec![file("team/features.yml")],
+            message: "m".into(),
+            directories: vec![String::new()],
+        };
+        let ctx = |head| WriteContext {
+            backend: &backend,
+            head,
+            base: None,
+        };
+        assert!(matches!(op.plan(ctx(None)).await, Ok(Plan::Commit { .. })));
+        let signature = Signature::now("other", "other@example.com");
+        let newer = backend
+            .create_commit(CommitRequest {
+                parent: None,
+                changes: vec![file("team/features.yaml")],
+                message: "the other writer".into(),
+                author: signature.clone(),
+                committer: signature,
+            })
+            .await
+            .unwrap();
+        match op.plan(ctx(Some(newer))).await {
+            Err(Refusal::Invalid(m)) => assert!(
+                m.contains("namespace \"team\" has more than one features file"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_refusal_message_is_bounded() {
+        let problems: Vec<resource_model::Problem> = (0..1000)
+            .map(|i| {
+                resource_model::Problem::file(
+                    "team/features.yaml",
+                    format!("problem {i} {}\u{7}", "x".repeat(10_000)),
+                )
+            })
+            .collect();
+        let message = problems_message(&problems);
+        assert!(message.len() < 8_000, "{}", message.len());
+        assert!(message.ends_with("\n... and 980 more"), "{message}");
+        assert!(!message.contains('\u{7}'));
+        assert_eq!(message.lines().count(), 1 + 20 + 1);
     }
 }

@@ -70,6 +70,18 @@ async fn shutdown_signal(cancel: CancellationToken) {
     cancel.cancel();
 }
 
+/// The directories of the environments of each storage: `Commit` checks the features files
+/// it writes in them.
+fn environment_directories(config: &Config) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &config.environments {
+        out.entry(e.storage.clone())
+            .or_default()
+            .push(e.directory.clone());
+    }
+    out
+}
+
 /// Runs the server until a signal arrives.
 pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result<()> {
     let started = Instant::now();
@@ -164,6 +176,7 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
         StorageApiOptions {
             max_watch_streams: config.server.max_concurrent_streams as usize,
             shutdown: cancel.clone(),
+            environment_directories: environment_directories(&config),
             ..Default::default()
         },
     );
