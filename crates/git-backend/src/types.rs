@@ -21,6 +21,17 @@ impl ObjectId {
         &self.0
     }
 
+    /// The id git gives a blob with this content (`git hash-object`), computed without a
+    /// repository: lets a caller name the blob it is about to write, e.g. to cache what it
+    /// knows about that content.
+    pub fn of_blob(content: &[u8]) -> Self {
+        use sha1::Digest as _;
+        let mut hasher = sha1::Sha1::new();
+        hasher.update(format!("blob {}\0", content.len()).as_bytes());
+        hasher.update(content);
+        ObjectId(hasher.finalize().into())
+    }
+
     /// Parses exactly 40 hex digits (either case). Anything else, including abbreviated ids,
     /// is [`Error::InvalidInput`].
     pub fn parse(text: &str) -> Result<Self, Error> {
@@ -575,6 +586,19 @@ mod tests {
         ] {
             assert!(ObjectId::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn blob_ids_are_gits() {
+        // `printf 'hello\n' | git hash-object --stdin` and the empty blob.
+        assert_eq!(
+            ObjectId::of_blob(b"hello\n").to_string(),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+        assert_eq!(
+            ObjectId::of_blob(b"").to_string(),
+            "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+        );
     }
 
     #[test]

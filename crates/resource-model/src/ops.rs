@@ -2,9 +2,7 @@
 //! plan reads the current head, checks the client's revision per resource, validates, and
 //! returns the file changes and the commit message, or a refusal.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -150,38 +148,27 @@ pub struct WriteTarget {
     pub cache: Arc<FileCache>,
 }
 
-/// Namespace files parsed by earlier writes, by content: a write whose namespace file is one
-/// that an earlier write read or produced does not parse it again (a namespace file of 100
-/// flags takes milliseconds to parse; the rest of a write, far less). Entries are keyed by
-/// the file's path and bytes, so a stale entry is never used. Bounded.
+/// Namespace files parsed by earlier writes and validated, by path and blob id: a write
+/// whose namespace file is one that an earlier write read or produced does not read or parse
+/// it again, and a snapshot rebuilt after the write takes the documents from here instead of
+/// parsing the new file (a namespace file of 100 flags takes milliseconds to parse; the rest
+/// of a write, far less). A blob id names its content, so a stale entry is never used.
+/// Bounded: the least recently used entry goes first.
 #[derive(Debug, Default)]
 pub struct FileCache {
     inner: Mutex<CacheInner>,
 }
 
+type CacheKey = (String, ObjectId);
+
 #[derive(Debug, Default)]
 struct CacheInner {
-    files: HashMap<u64, CachedFile>,
-    order: VecDeque<u64>,
-}
-
-/// A parsed file with the path and bytes it was parsed from.
-#[derive(Debug)]
-struct CachedFile {
-    path: String,
-    bytes: Arc<[u8]>,
-    file: Arc<FeaturesFile>,
+    files: HashMap<CacheKey, Arc<FeaturesFile>>,
+    order: VecDeque<CacheKey>,
 }
 
 /// Files kept at most.
 const CACHE_FILES: usize = 256;
-
-fn content_key(path: &str, bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    path.hash(&mut h);
-    bytes.hash(&mut h);
-    h.finish()
-}
 
 impl FileCache {
     /// How many files it holds.
@@ -194,25 +181,32 @@ impl FileCache {
         self.len() == 0
     }
 
-    fn get(&self, path: &str, bytes: &[u8]) -> Option<FeaturesFile> {
-        let inner = self.inner.lock().ok()?;
-        let c = inner.files.get(&content_key(path, bytes))?;
-        (c.path == path && &c.bytes[..] == bytes).then(|| (*c.file).clone())
+    /// The file at `path` whose content is the blob `blob`, if cached.
+    pub(crate) fn get(&self, path: &str, blob: ObjectId) -> Option<Arc<FeaturesFile>> {
+        let mut inner = self.inner.lock().ok()?;
+        let key = (path.to_owned(), blob);
+        let file = inner.files.get(&key).cloned()?;
+        // Most recently used last. A linear scan of at most `CACHE_FILES` keys is nothing
+        // next to the parse it saves.
+        if let Some(at) = inner.order.iter().position(|k| *k == key) {
+            inner.order.remove(at);
+        }
+        inner.order.push_back(key);
+        Some(file)
     }
 
-    fn put(&self, path: &str, bytes: Arc<[u8]>, file: FeaturesFile) {
+    /// Caches `file`, which must be what parsing the blob `blob` at `path` gives, and valid.
+    pub(crate) fn put(&self, path: &str, blob: ObjectId, file: FeaturesFile) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let key = content_key(path, &bytes);
-        let entry = CachedFile {
-            path: path.to_owned(),
-            bytes,
-            file: Arc::new(file),
-        };
-        if inner.files.insert(key, entry).is_none() {
-            inner.order.push_back(key);
+        let key = (path.to_owned(), blob);
+        if inner.files.insert(key.clone(), Arc::new(file)).is_some()
+            && let Some(at) = inner.order.iter().position(|k| *k == key)
+        {
+            inner.order.remove(at);
         }
+        inner.order.push_back(key);
         while inner.order.len() > CACHE_FILES {
             if let Some(old) = inner.order.pop_front() {
                 inner.files.remove(&old);
@@ -336,7 +330,7 @@ impl ResourceWrite {
             if let Some(settled) = settled {
                 self.target
                     .cache
-                    .put(&f.path, bytes.clone().into(), settled);
+                    .put(&f.path, ObjectId::of_blob(&bytes), settled);
             }
             changes.push(Change::Put {
                 path: RepoPath::new(f.path.clone())?,
@@ -664,15 +658,15 @@ async fn load_namespace(
             exists: false,
         });
     };
-    let bytes = backend.read_blob(blob).await?;
-    if let Some(file) = cache.get(&path, &bytes) {
+    if let Some(file) = cache.get(&path, blob) {
         return Ok(NsFile {
-            file,
+            file: (*file).clone(),
             at_head: Some((path.clone(), blob)),
             path,
             exists: true,
         });
     }
+    let bytes = backend.read_blob(blob).await?;
     let (pieces, text, problems) = validate::check_file(&path, ns, &bytes);
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
@@ -682,7 +676,7 @@ async fn load_namespace(
         )));
     }
     let file = FeaturesFile::from_pieces(&path, &text, pieces);
-    cache.put(&path, bytes.into(), file.clone());
+    cache.put(&path, blob, file.clone());
     Ok(NsFile {
         file,
         at_head: Some((path.clone(), blob)),
@@ -709,4 +703,33 @@ async fn load_config(
         }
     }
     Ok(RepositoryConfig::default())
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_bytes([n; 20])
+    }
+
+    #[test]
+    fn the_cache_drops_the_least_recently_used_file() {
+        let cache = FileCache::default();
+        let file = |p: &str| FeaturesFile::empty(p);
+        cache.put("hot/features.yaml", id(0), file("hot/features.yaml"));
+        for n in 1..=CACHE_FILES {
+            // A stream of files used once, with the hot one used all along.
+            assert!(cache.get("hot/features.yaml", id(0)).is_some(), "after {n}");
+            let n = u8::try_from(n % 250 + 1).unwrap();
+            let path = format!("ns-{n}/features.yaml");
+            cache.put(&path, id(n), file(&path));
+        }
+        assert!(cache.len() <= CACHE_FILES);
+        assert!(cache.get("hot/features.yaml", id(0)).is_some());
+        assert!(
+            cache.get("hot/features.yaml", id(1)).is_none(),
+            "another blob at the same path is another file"
+        );
+    }
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use git_backend::{EntryKind, GitBackend, ObjectId, RepoPath};
 
 use crate::config::{CONFIG_FILES, RepositoryConfig};
-use crate::document::{Document, DocumentNamespace, ParsedPiece};
+use crate::document::{Document, DocumentNamespace, FeaturesFile, ParsedPiece};
 use crate::error::{Error, Problem, Problems, Result};
 use crate::model::*;
+use crate::ops::FileCache;
 use crate::validate;
 
 /// The blob id of an empty file: the digest of a namespace that has no file.
@@ -201,6 +202,8 @@ pub struct BuildStats {
     pub files_parsed: usize,
     /// Namespaces taken over unchanged from the previous snapshot.
     pub files_reused: usize,
+    /// Features files taken, already parsed and validated, from the writes' cache.
+    pub files_from_writes: usize,
 }
 
 /// An environment at a commit: every namespace with its flags and segments, validated. Cheap
@@ -222,6 +225,8 @@ pub(crate) struct Input {
     pub(crate) blob: ObjectId,
     pub(crate) role: FileRole,
     pub(crate) bytes: Option<Vec<u8>>,
+    /// The file as a write produced it (from the [`FileCache`]): valid, not parsed again.
+    pub(crate) parsed: Option<Arc<FeaturesFile>>,
 }
 
 impl Snapshot {
@@ -233,7 +238,7 @@ impl Snapshot {
         commit: ObjectId,
         directory: &str,
     ) -> Result<Arc<Snapshot>> {
-        build(backend, commit, directory, None).await
+        build(backend, commit, directory, None, None).await
     }
 
     /// Builds the snapshot of a newer commit, re-using every namespace whose file has the
@@ -243,7 +248,19 @@ impl Snapshot {
         backend: &dyn GitBackend,
         commit: ObjectId,
     ) -> Result<Arc<Snapshot>> {
-        build(backend, commit, &self.directory, Some(self)).await
+        build(backend, commit, &self.directory, Some(self), None).await
+    }
+
+    /// [`Snapshot::rebuild`], taking the namespace files that writes produced from `cache`
+    /// (the [`WriteTarget`](crate::WriteTarget)'s) instead of parsing them: after a write
+    /// through this crate, a rebuild parses nothing.
+    pub async fn rebuild_with(
+        &self,
+        backend: &dyn GitBackend,
+        commit: ObjectId,
+        cache: &FileCache,
+    ) -> Result<Arc<Snapshot>> {
+        build(backend, commit, &self.directory, Some(self), Some(cache)).await
     }
 
     /// The commit it was built from.
@@ -292,6 +309,7 @@ async fn build(
     commit: ObjectId,
     directory: &str,
     previous: Option<&Snapshot>,
+    cache: Option<&FileCache>,
 ) -> Result<Arc<Snapshot>> {
     let directory = normalise_directory(directory)?;
     let dir_path = if directory.is_empty() {
@@ -325,7 +343,11 @@ async fn build(
                 .get(namespace)
                 .is_some_and(|n| n.file.as_ref() == Some(&file)),
         });
-        let bytes = if reusable {
+        let parsed = match (&role, cache) {
+            (FileRole::Features { .. }, Some(cache)) if !reusable => cache.get(&e.path, e.id),
+            _ => None,
+        };
+        let bytes = if reusable || parsed.is_some() {
             None
         } else {
             Some(backend.read_blob(e.id).await?)
@@ -335,6 +357,7 @@ async fn build(
             blob: e.id,
             role,
             bytes,
+            parsed,
         });
     }
     match assemble(commit, directory, inputs, previous) {
@@ -426,6 +449,16 @@ pub(crate) fn assemble(
             blob: input.blob,
         };
         match &input.bytes {
+            None if input.parsed.is_some() => {
+                if let Some(parsed) = &input.parsed {
+                    stats.files_from_writes += 1;
+                    let docs = parsed.documents().cloned().collect();
+                    namespaces.insert(
+                        key.to_owned(),
+                        Arc::new(NamespaceSnapshot::from_documents(key, Some(file), docs)),
+                    );
+                }
+            }
             None => {
                 if let Some(prev) = previous.and_then(|p| p.namespaces.get(key)) {
                     namespaces.insert(key.to_owned(), prev.clone());

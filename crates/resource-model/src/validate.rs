@@ -270,6 +270,7 @@ pub(crate) fn validate_files(files: Vec<(String, Vec<u8>)>) -> Vec<Problem> {
                 blob: ObjectId::from_bytes([0; 20]),
                 role,
                 bytes: Some(bytes),
+                parsed: None,
             })
         })
         .collect();

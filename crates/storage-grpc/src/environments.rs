@@ -81,7 +81,8 @@ async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
     }
     let backend = env.sync.backend();
     let built = match &previous {
-        Some(prev) => prev.rebuild(&**backend, head).await,
+        // Files this server's writes produced come parsed from the writes' cache.
+        Some(prev) => prev.rebuild_with(&**backend, head, &env.target.cache).await,
         None => Snapshot::build(&**backend, head, &env.def.directory).await,
     };
     let base = branch == env.sync.options().branch;

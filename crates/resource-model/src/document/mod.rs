@@ -18,6 +18,7 @@ mod split;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde_yaml::Value;
 
@@ -327,10 +328,20 @@ struct Piece {
     doc: Option<DocState>,
 }
 
+/// A document as read and as edited. Both are shared (`Arc`): a file taken from the parse
+/// cache costs no deep copy, and an edit copies only the document it changes.
 #[derive(Debug, Clone)]
 struct DocState {
-    original: Option<Document>,
-    current: Document,
+    original: Option<Arc<Document>>,
+    current: Arc<Document>,
+}
+
+impl DocState {
+    fn unchanged(&self) -> bool {
+        self.original
+            .as_ref()
+            .is_some_and(|o| Arc::ptr_eq(o, &self.current) || **o == *self.current)
+    }
 }
 
 /// A features file: its documents, and the text they came from, for minimal-diff writes.
@@ -360,9 +371,12 @@ impl FeaturesFile {
                 .into_iter()
                 .map(|p| Piece {
                     text: text.get(p.span).unwrap_or("").to_owned(),
-                    doc: p.doc.map(|(_, d)| DocState {
-                        original: Some(d.clone()),
-                        current: d,
+                    doc: p.doc.map(|(_, d)| {
+                        let d = Arc::new(d);
+                        DocState {
+                            original: Some(d.clone()),
+                            current: d,
+                        }
                     }),
                 })
                 .collect(),
@@ -392,22 +406,30 @@ impl FeaturesFile {
     pub fn documents(&self) -> impl Iterator<Item = &Document> {
         self.pieces
             .iter()
-            .filter_map(|p| p.doc.as_ref().map(|d| &d.current))
+            .filter_map(|p| p.doc.as_ref().map(|d| &*d.current))
     }
 
-    fn docs_mut(&mut self) -> impl Iterator<Item = &mut Document> {
+    /// The index of the first piece whose document satisfies `pred`.
+    fn find_doc(&self, pred: impl Fn(&Document) -> bool) -> Option<usize> {
         self.pieces
-            .iter_mut()
-            .filter_map(|p| p.doc.as_mut().map(|d| &mut d.current))
+            .iter()
+            .position(|p| p.doc.as_ref().is_some_and(|d| pred(&d.current)))
+    }
+
+    /// The document of piece `index`, copied first if it is shared (with the original or
+    /// with a cached file).
+    fn doc_mut(&mut self, index: usize) -> Option<&mut Document> {
+        self.pieces[index]
+            .doc
+            .as_mut()
+            .map(|d| Arc::make_mut(&mut d.current))
     }
 
     /// Whether an edit changed anything.
     pub fn is_changed(&self) -> bool {
-        self.pieces.iter().any(|p| {
-            p.doc
-                .as_ref()
-                .is_some_and(|d| d.original.as_ref() != Some(&d.current))
-        })
+        self.pieces
+            .iter()
+            .any(|p| p.doc.as_ref().is_some_and(|d| !d.unchanged()))
     }
 
     /// The flag with this key, in any document.
@@ -430,7 +452,7 @@ impl FeaturesFile {
             text: String::new(),
             doc: Some(DocState {
                 original: None,
-                current: doc,
+                current: Arc::new(doc),
             }),
         });
     }
@@ -439,10 +461,10 @@ impl FeaturesFile {
     fn last_doc(&mut self) -> &mut Document {
         let fresh = || DocState {
             original: None,
-            current: Document {
+            current: Arc::new(Document {
                 version: Some(Version::LATEST),
                 ..Document::default()
-            },
+            }),
         };
         let index = match self.pieces.iter().rposition(|p| p.doc.is_some()) {
             Some(i) => i,
@@ -454,7 +476,7 @@ impl FeaturesFile {
                 self.pieces.len() - 1
             }
         };
-        &mut self.pieces[index].doc.get_or_insert_with(fresh).current
+        Arc::make_mut(&mut self.pieces[index].doc.get_or_insert_with(fresh).current)
     }
 
     /// Replaces the flag with the same key where it is, or appends it to the last document
@@ -462,11 +484,13 @@ impl FeaturesFile {
     /// newer one. Returns the flag it replaced.
     pub fn put_flag(&mut self, flag: Flag) -> Option<Flag> {
         let need = emit::flag_min_version(&flag);
-        for doc in self.docs_mut() {
-            if let Some(i) = doc.flags.iter().position(|f| f.key == flag.key) {
-                raise(doc, need);
-                return Some(std::mem::replace(&mut doc.flags[i], flag));
-            }
+        if let Some(doc) = self
+            .find_doc(|d| d.flags.iter().any(|f| f.key == flag.key))
+            .and_then(|i| self.doc_mut(i))
+            && let Some(i) = doc.flags.iter().position(|f| f.key == flag.key)
+        {
+            raise(doc, need);
+            return Some(std::mem::replace(&mut doc.flags[i], flag));
         }
         let doc = self.last_doc();
         raise(doc, need);
@@ -476,21 +500,22 @@ impl FeaturesFile {
 
     /// Removes a flag; returns it.
     pub fn remove_flag(&mut self, key: &str) -> Option<Flag> {
-        for doc in self.docs_mut() {
-            if let Some(i) = doc.flags.iter().position(|f| f.key == key) {
-                return Some(doc.flags.remove(i));
-            }
-        }
-        None
+        let doc = self
+            .find_doc(|d| d.flags.iter().any(|f| f.key == key))
+            .and_then(|i| self.doc_mut(i))?;
+        let i = doc.flags.iter().position(|f| f.key == key)?;
+        Some(doc.flags.remove(i))
     }
 
     /// Replaces the segment with the same key where it is, or appends it to the last
     /// document. Returns the segment it replaced.
     pub fn put_segment(&mut self, segment: Segment) -> Option<Segment> {
-        for doc in self.docs_mut() {
-            if let Some(slot) = doc.segments.iter_mut().find(|s| s.key == segment.key) {
-                return Some(std::mem::replace(slot, segment));
-            }
+        if let Some(doc) = self
+            .find_doc(|d| d.segments.iter().any(|s| s.key == segment.key))
+            .and_then(|i| self.doc_mut(i))
+            && let Some(slot) = doc.segments.iter_mut().find(|s| s.key == segment.key)
+        {
+            return Some(std::mem::replace(slot, segment));
         }
         self.last_doc().segments.push(segment);
         None
@@ -498,12 +523,11 @@ impl FeaturesFile {
 
     /// Removes a segment; returns it.
     pub fn remove_segment(&mut self, key: &str) -> Option<Segment> {
-        for doc in self.docs_mut() {
-            if let Some(i) = doc.segments.iter().position(|s| s.key == key) {
-                return Some(doc.segments.remove(i));
-            }
-        }
-        None
+        let doc = self
+            .find_doc(|d| d.segments.iter().any(|s| s.key == key))
+            .and_then(|i| self.doc_mut(i))?;
+        let i = doc.segments.iter().position(|s| s.key == key)?;
+        Some(doc.segments.remove(i))
     }
 
     /// Sets the namespace's name and description: in every document that describes the
@@ -515,18 +539,26 @@ impl FeaturesFile {
             name: ns.name.clone(),
             description: ns.description.clone(),
         };
-        let mut found = false;
-        for doc in self.docs_mut() {
-            if matches!(doc.namespace, Some(DocumentNamespace::Details { .. })) {
+        let described: Vec<usize> = (0..self.pieces.len())
+            .filter(|&i| {
+                self.pieces[i].doc.as_ref().is_some_and(|d| {
+                    matches!(d.current.namespace, Some(DocumentNamespace::Details { .. }))
+                })
+            })
+            .collect();
+        for &i in &described {
+            if let Some(doc) = self.doc_mut(i) {
                 doc.namespace = Some(details.clone());
-                found = true;
             }
         }
-        if !found {
-            if self.documents().next().is_none() {
-                self.push_document(Document::new(ns));
-            } else if let Some(doc) = self.docs_mut().next() {
-                doc.namespace = Some(details);
+        if described.is_empty() {
+            match self.find_doc(|_| true) {
+                None => self.push_document(Document::new(ns)),
+                Some(i) => {
+                    if let Some(doc) = self.doc_mut(i) {
+                        doc.namespace = Some(details);
+                    }
+                }
             }
         }
     }
@@ -551,10 +583,7 @@ impl FeaturesFile {
         for piece in &self.pieces {
             let text = match &piece.doc {
                 None => piece.text.clone(),
-                Some(DocState {
-                    original: Some(original),
-                    current,
-                }) if original == current => piece.text.clone(),
+                Some(state) if state.unchanged() => piece.text.clone(),
                 Some(DocState {
                     original: Some(original),
                     current,

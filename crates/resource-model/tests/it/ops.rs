@@ -1143,3 +1143,77 @@ async fn cached_files_give_the_same_plans() {
     assert!(!shared.cache.is_empty());
     Snapshot::build(&b, head, "").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_rebuild_after_a_write_takes_the_written_file_from_the_cache() {
+    let b = backend();
+    let c1 = commit_files(
+        &b,
+        None,
+        &[
+            ("default/features.yaml", "flags:\n  - key: a\n    name: A\n"),
+            ("other/features.yaml", "namespace: other\nflags: []\n"),
+        ],
+    )
+    .await;
+    let s1 = snap(&b, c1).await;
+    let target = target("");
+    let write = ResourceWrite::new(
+        target.clone(),
+        Operation::CreateFlag {
+            namespace: "default".into(),
+            flag: Flag::new("b", "B"),
+        },
+    );
+    let Plan::Commit { changes, .. } = write
+        .plan(WriteContext {
+            backend: &b,
+            head: Some(c1),
+            base: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        panic!("a new flag is a commit")
+    };
+    let c2 = commit(&b, Some(c1), changes).await;
+
+    let warm = s1.rebuild_with(&b, c2, &target.cache).await.unwrap();
+    assert_eq!(
+        (
+            warm.stats().files_parsed,
+            warm.stats().files_from_writes,
+            warm.stats().files_reused
+        ),
+        (0, 1, 1),
+        "the written file comes from the cache, the other is reused"
+    );
+    let cold = snap(&b, c2).await;
+    assert_eq!(cold.stats().files_parsed, 2);
+    for ns in ["default", "other"] {
+        let (w, c) = (warm.namespace(ns).unwrap(), cold.namespace(ns).unwrap());
+        assert_eq!(
+            (w.namespace(), w.file(), w.flags(), w.segments(), w.digest()),
+            (c.namespace(), c.file(), c.flags(), c.segments(), c.digest()),
+            "{ns}"
+        );
+    }
+    assert_eq!(warm.flag("default", "b").unwrap().name, "B");
+
+    // A file changed by someone else (not in the cache) is parsed.
+    let c3 = commit(
+        &b,
+        Some(c2),
+        vec![put(
+            "default/features.yaml",
+            "flags:\n  - key: c\n    name: C\n",
+        )],
+    )
+    .await;
+    let s3 = warm.rebuild_with(&b, c3, &target.cache).await.unwrap();
+    assert_eq!(
+        (s3.stats().files_parsed, s3.stats().files_from_writes),
+        (1, 0)
+    );
+    assert!(s3.flag("default", "b").is_none() && s3.flag("default", "c").is_some());
+}

@@ -197,7 +197,8 @@ async fn a_rebuild_parses_only_the_files_that_changed() {
         s1.stats(),
         BuildStats {
             files_parsed: 20,
-            files_reused: 0
+            files_reused: 0,
+            files_from_writes: 0
         }
     );
 
@@ -215,7 +216,8 @@ async fn a_rebuild_parses_only_the_files_that_changed() {
         s2.stats(),
         BuildStats {
             files_parsed: 1,
-            files_reused: 19
+            files_reused: 19,
+            files_from_writes: 0
         }
     );
     assert_eq!(s2.flag("ns-3", "f").unwrap().name, "Renamed");
@@ -241,7 +243,8 @@ async fn a_rebuild_parses_only_the_files_that_changed() {
         s3.stats(),
         BuildStats {
             files_parsed: 1,
-            files_reused: 19
+            files_reused: 19,
+            files_from_writes: 0
         }
     );
     assert!(s3.namespace("ns-5").is_none() && s3.namespace("new").is_some());
