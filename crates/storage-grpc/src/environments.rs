@@ -38,6 +38,13 @@ struct Env {
     target: Arc<WriteTarget>,
     /// The last good snapshot per branch.
     snapshots: Mutex<HashMap<String, Arc<Snapshot>>>,
+    /// Held while a snapshot is built, so that requests arriving together after the head
+    /// moved wait for one build instead of each making its own (a cold build of 10,000 flags
+    /// takes a quarter of a second and tens of megabytes; concurrent ones multiply both).
+    building: tokio::sync::Mutex<()>,
+    /// Per branch, the head that did not validate and why: not built again on every read
+    /// (nor logged again) until the branch moves.
+    refused: Mutex<HashMap<String, (ObjectId, String)>>,
 }
 
 /// The environments service.
@@ -79,6 +86,31 @@ async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
     if let Some(prev) = previous.as_ref().filter(|p| p.commit() == head) {
         return Ok(prev.clone());
     }
+    let _one_build = env.building.lock().await;
+    // Another request may have built it while this one waited.
+    let previous = env
+        .snapshots
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(branch)
+        .cloned();
+    if let Some(prev) = previous.as_ref().filter(|p| p.commit() == head) {
+        return Ok(prev.clone());
+    }
+    let refused = env
+        .refused
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(branch)
+        .filter(|(commit, _)| *commit == head)
+        .map(|(_, why)| why.clone());
+    if let Some(why) = refused {
+        return previous.ok_or_else(|| {
+            Status::unavailable(format!(
+                "commit {head} does not validate and there is no earlier state: {why}"
+            ))
+        });
+    }
     let backend = env.sync.backend();
     let built = match &previous {
         // Files this server's writes produced come parsed from the writes' cache.
@@ -99,6 +131,12 @@ async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
         }
         Err(e) => {
             tracing::warn!(environment = %env.def.key, commit = %head, error = %e, "the commit does not validate; serving the last good state");
+            if matches!(e, resource_model::Error::Invalid(_)) {
+                env.refused
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(branch.to_owned(), (head, e.to_string()));
+            }
             if base {
                 let reason = format!("environment `{}`: {e}", env.def.key);
                 *env.rejected.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -150,6 +188,8 @@ impl EnvironmentsApi {
                 rejected: entry.rejected.clone(),
                 target,
                 snapshots: Mutex::new(HashMap::new()),
+                building: tokio::sync::Mutex::new(()),
+                refused: Mutex::new(HashMap::new()),
                 def,
             }));
         }
