@@ -446,7 +446,8 @@ impl SyncedStorage {
         }
     }
 
-    /// One fetch: a cheap ls-remote first, and a download only if a tracked reference moved.
+    /// One fetch: lists the remote's references, downloads what is missing, moves the
+    /// remote-tracking references (pruning the ones the remote no longer has).
     async fn fetch_now(&self) -> Result<bool> {
         let Some(remote) = self.inner.opts.remote.clone() else {
             return Ok(false);
@@ -458,41 +459,27 @@ impl SyncedStorage {
             s.last_fetch_attempt = Some(SystemTime::now());
         });
         let result = async {
-            let advertised = self.inner.backend.ls_remote(&remote).await?;
-            let wanted: BTreeMap<String, ObjectId> = advertised
-                .iter()
-                .filter_map(|r| {
-                    let b = r.name.branch_name()?;
-                    self.tracked(b).then(|| (b.to_owned(), r.target))
-                })
-                .collect();
-            if let Some(head) = wanted.get(&self.inner.opts.branch) {
-                self.remember_remote(*head);
-            }
-            let local: BTreeMap<String, ObjectId> = self
+            // One connection: the fetch lists the remote's references and downloads only
+            // objects it lacks, so an unchanged remote costs what an ls-remote would.
+            let changes = self
                 .inner
                 .backend
-                .list_refs(&format!("refs/remotes/{ORIGIN}/"))
+                .fetch(&remote, &self.refspecs(), true)
+                .await?;
+            debug!(changes = changes.len(), "fetched");
+            // The remote-tracking reference now holds what the remote advertised.
+            let tracking = format!("refs/remotes/{ORIGIN}/{}", self.inner.opts.branch);
+            if let Some(head) = self
+                .inner
+                .backend
+                .list_refs(&tracking)
                 .await?
                 .into_iter()
-                .filter_map(|r| {
-                    let b = r
-                        .name
-                        .as_str()
-                        .strip_prefix(&format!("refs/remotes/{ORIGIN}/"))?
-                        .to_owned();
-                    self.tracked(&b).then_some((b, r.target))
-                })
-                .collect();
-            if wanted != local {
-                let changes = self
-                    .inner
-                    .backend
-                    .fetch(&remote, &self.refspecs(), true)
-                    .await?;
-                debug!(changes = changes.len(), "fetched");
+                .find(|r| r.name.as_str() == tracking)
+            {
+                self.remember_remote(head.target);
             }
-            Ok::<_, SyncError>(wanted != local)
+            Ok::<_, SyncError>(!changes.is_empty())
         }
         .await;
         self.count_sync(started, result.is_ok());
