@@ -45,6 +45,52 @@ struct Env {
     /// Per branch, the head that did not validate and why: not built again on every read
     /// (nor logged again) until the branch moves.
     refused: Mutex<HashMap<String, (ObjectId, String)>>,
+    /// Resources already encoded for `GetResource`, by namespace.
+    encoded: Mutex<HashMap<String, EncodedNamespace>>,
+}
+
+/// The encoded `Any` payloads of a namespace's resources, for one content of its features
+/// file (the digest is the file's blob id): a read of an unchanged resource costs a lookup and
+/// a copy instead of a conversion and an encoding.
+#[derive(Debug, Default)]
+struct EncodedNamespace {
+    digest: String,
+    resources: HashMap<(ResourceType, String), prost_types::Any>,
+}
+
+impl Env {
+    /// The payload of a resource of `ns` (whose file has blob id `digest`), encoded once.
+    fn encoded(
+        &self,
+        ns: &str,
+        digest: &str,
+        kind: ResourceType,
+        key: &str,
+        encode: impl FnOnce() -> Option<prost_types::Any>,
+    ) -> Option<prost_types::Any> {
+        {
+            let cache = self.encoded.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(any) = cache
+                .get(ns)
+                .filter(|e| e.digest == digest)
+                .and_then(|e| e.resources.get(&(kind, key.to_owned())))
+            {
+                return Some(any.clone());
+            }
+        }
+        let any = encode()?;
+        let mut cache = self.encoded.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = cache.entry(ns.to_owned()).or_default();
+        if entry.digest != digest {
+            // The file changed: what was encoded from the old one is of no use.
+            *entry = EncodedNamespace {
+                digest: digest.to_owned(),
+                resources: HashMap::new(),
+            };
+        }
+        entry.resources.insert((kind, key.to_owned()), any.clone());
+        Some(any)
+    }
 }
 
 /// The environments service.
@@ -190,6 +236,7 @@ impl EnvironmentsApi {
                 snapshots: Mutex::new(HashMap::new()),
                 building: tokio::sync::Mutex::new(()),
                 refused: Mutex::new(HashMap::new()),
+                encoded: Mutex::new(HashMap::new()),
                 def,
             }));
         }
@@ -571,14 +618,14 @@ impl EnvironmentsService for EnvironmentsApi {
                 shown(&r.key)
             ))
         };
-        let payload = match kind {
-            ResourceType::Flag => {
-                core_convert::flag_to_any(snap.flag(&r.namespace_key, &r.key).ok_or_else(missing)?)
-            }
-            ResourceType::Segment => core_convert::segment_to_any(
-                snap.segment(&r.namespace_key, &r.key).ok_or_else(missing)?,
-            ),
-        };
+        let ns = snap.namespace(&r.namespace_key).ok_or_else(missing)?;
+        let payload = env
+            .env
+            .encoded(&r.namespace_key, ns.digest(), kind, &r.key, || match kind {
+                ResourceType::Flag => ns.flag(&r.key).map(core_convert::flag_to_any),
+                ResourceType::Segment => ns.segment(&r.key).map(core_convert::segment_to_any),
+            })
+            .ok_or_else(missing)?;
         Ok(Response::new(pb::ResourceResponse {
             resource: Some(pb::Resource {
                 namespace_key: r.namespace_key.clone(),
