@@ -30,7 +30,9 @@ use crate::{cargo, project_root};
 /// every crate with that prefix; an exact name wins over a pattern. Crates listed here that do
 /// not exist yet are fine; a workspace crate missing from the table is an error.
 const RULES: &[Rule] = &[
-    Rule::library("config-model", &[]),
+    // Bounds on hostile YAML, shared by the two crates that parse YAML.
+    Rule::library("yaml-guard", &[]),
+    Rule::library("config-model", &["yaml-guard"]),
     Rule::library("credentials", &["config-model", "git-backend"]),
     Rule::library("git-backend", &[]),
     // The git2 code shared by the git2 backends: transport callbacks, host-key checks, push
@@ -38,7 +40,7 @@ const RULES: &[Rule] = &[
     Rule::library("git2-support", &["git-backend"]),
     // Backends never depend on each other.
     Rule::library("git-backend-*", &["git-backend", "git2-support"]),
-    Rule::library("resource-model", &["git-backend"]),
+    Rule::library("resource-model", &["git-backend", "yaml-guard"]),
     Rule::library(
         "remote-sync",
         &["git-backend", "credentials", "config-model"],

@@ -53,7 +53,6 @@ mod redact;
 mod refname;
 mod remote_url;
 mod yaml;
-mod yaml_guard;
 
 pub use diagnostic::{ConfigError, Diagnostic, Origin, Severity};
 pub use duration::{format_duration, parse_duration};

@@ -14,12 +14,12 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
 /// Parses one YAML document. An empty or whitespace-only text is `Value::Null`. A text that
-/// nests too deep or whose aliases expand too far is refused first ([`crate::yaml_guard`]).
+/// nests too deep or whose aliases expand too far is refused first ([`yaml_guard`]).
 pub(crate) fn parse(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
-    crate::yaml_guard::check(text)?;
+    yaml_guard::check(text)?;
     serde_yaml::from_str::<Value>(text).map_err(|e| e.to_string())
 }
 

@@ -59,7 +59,7 @@ impl RepositoryConfig {
         let raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
         } else {
-            crate::yaml_guard::check(text).map_err(|e| vec![Problem::file(path, e)])?;
+            yaml_guard::check(text).map_err(|e| vec![Problem::file(path, e)])?;
             serde_yaml::from_str(text).map_err(|e| {
                 vec![Problem::at(
                     path,

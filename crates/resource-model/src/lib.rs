@@ -59,7 +59,6 @@ mod snapshot;
 mod template;
 mod validate;
 mod version;
-mod yaml_guard;
 
 pub use commit_check::check_commit;
 pub use config::{

@@ -178,7 +178,7 @@ struct YamlError {
 
 fn parse_yaml_doc(text: &str) -> Result<(Document, Vec<DocProblem>), YamlError> {
     // Too deep, or aliases that expand too far: refused before serde_yaml expands them.
-    crate::yaml_guard::check(text).map_err(|message| YamlError {
+    yaml_guard::check(text).map_err(|message| YamlError {
         message,
         line: None,
     })?;

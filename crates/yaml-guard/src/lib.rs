@@ -13,8 +13,14 @@
 //!   [`MAX_DEPTH`] levels first, with `yaml-rust2`'s event parser (iterated, not recursive),
 //!   which it only runs when the text has more `[`/`{` than [`MAX_DEPTH`].
 //!
-//! The same module is in `config-model` (neither crate may depend on the other); keep the
-//! two copies equal.
+//! Used by `config-model` (the configuration file) and `resource-model` (features files and
+//! `flipt.yaml`): a leaf crate, so that neither has to depend on the other.
+//!
+//! ```
+//! assert!(yaml_guard::check("a: [1, 2]\n").is_ok());
+//! let deep = format!("a: {}{}\n", "[".repeat(200), "]".repeat(200));
+//! assert!(yaml_guard::check(&deep).is_err());
+//! ```
 
 use std::cell::Cell;
 use std::fmt;
@@ -23,14 +29,14 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, Visitor};
 use yaml_rust2::parser::{Event, Parser};
 
 /// Deepest nesting of sequences and mappings accepted (`serde_yaml`'s own limit).
-pub(crate) const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 128;
 
 /// Most nodes that aliases may add to a text: `*a` counts as every node of what `&a` names.
-pub(crate) const MAX_ALIAS_NODES: u64 = 100_000;
+pub const MAX_ALIAS_NODES: u64 = 100_000;
 
 /// Checks `text` against [`MAX_DEPTH`] and [`MAX_ALIAS_NODES`]. Malformed YAML passes (the
 /// parse that follows reports it); the error says which bound was crossed.
-pub(crate) fn check(text: &str) -> Result<(), String> {
+pub fn check(text: &str) -> Result<(), String> {
     check_depth(text)?;
     check_aliases(text)
 }
