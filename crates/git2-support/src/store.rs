@@ -42,16 +42,25 @@ impl Default for MemoryOptions {
 struct MemState {
     repo: Repository,
     since_compaction: usize,
-    /// Commits created since the last compaction, kept through it even when no reference
-    /// points at them yet (a write in flight), if younger than `KEEP_UNREFERENCED`.
+    /// Commits no reference has pointed at yet (a write in flight), kept through compactions
+    /// and pack merges while younger than `KEEP_UNREFERENCED`. A reference update to one
+    /// removes it: from then on the reference keeps it.
     pending: Vec<(ObjectId, Instant)>,
-    /// Reference targets at the last compaction: they and their history are on disk.
+    /// Commits created since the last compaction: the next one packs their objects. (The
+    /// older ones in `pending` are on disk already; walking them again at every compaction
+    /// made its cost grow with the number of recent commits.)
+    fresh: Vec<ObjectId>,
+    /// Reference targets and fresh commits at the last compaction: they and their history
+    /// are on disk.
     on_disk: Vec<ObjectId>,
     options: MemoryOptions,
 }
 
 /// How long a commit that no reference points at is kept through compactions.
 const KEEP_UNREFERENCED: Duration = Duration::from_secs(120);
+/// Compactions of at least this many commits give freed memory back to the system (a
+/// `malloc_trim` walks the whole heap: not worth it for the one commit compacted before a push).
+const TRIM_AFTER: usize = 64;
 /// How long the reference poller lets a burst of wake-ups settle before re-reading again.
 const SETTLE: Duration = Duration::from_millis(50);
 /// Handles kept open for reuse.
@@ -147,6 +156,7 @@ impl Store {
             repo,
             since_compaction: 0,
             pending: Vec::new(),
+            fresh: Vec::new(),
             on_disk: Vec::new(),
             options,
         };
@@ -337,11 +347,7 @@ impl Inner {
         let roots: Vec<ObjectId> = {
             let repo = &st.repo;
             let refs = ops::all_refs(repo)?;
-            let roots: Vec<ObjectId> = refs
-                .values()
-                .copied()
-                .chain(st.pending.iter().map(|(id, _)| *id))
-                .collect();
+            let roots: Vec<ObjectId> = refs.values().copied().chain(st.fresh.drain(..)).collect();
             let mut walk = repo
                 .revwalk()
                 .map_err(|e| local_error("failed to walk history", e))?;
@@ -364,9 +370,11 @@ impl Inner {
             roots
         };
         st.on_disk = roots;
-        st.since_compaction = 0;
+        let compacted = std::mem::take(&mut st.since_compaction);
         st.repo = open_memory_handle(&self.path)?;
-        crate::global::release_free_memory();
+        if compacted >= TRIM_AFTER {
+            crate::global::release_free_memory();
+        }
         let packs = std::fs::read_dir(&pack_dir)
             .map(|d| {
                 d.filter_map(|e| e.ok())
@@ -488,15 +496,17 @@ impl GitBackend for Store {
     async fn update_ref(&self, update: RefUpdate) -> Result<()> {
         let inner = self.inner.clone();
         blocking(move || {
-            let old = inner.with_objects(|r| {
+            inner.with_objects(|r| {
                 let old = ops::resolve(r, &update.name)?;
                 ops::update_ref(r, &update)?;
                 if let Some(hook) = &inner.hook {
                     hook(r, &update.name, old, update.new);
                 }
-                Ok(old)
+                Ok(())
             })?;
-            let _ = old;
+            if let (Some(mem), Some(new)) = (&inner.mem, update.new) {
+                lock(mem).pending.retain(|(id, _)| *id != new);
+            }
             inner.refresh_blocking().map(drop)
         })
         .await
@@ -558,6 +568,7 @@ impl GitBackend for Store {
                 let mut st = lock(mem);
                 let id = ops::create_commit(&st.repo, &request)?;
                 st.pending.push((id, Instant::now()));
+                st.fresh.push(id);
                 st.since_compaction += 1;
                 let merge = st.since_compaction >= st.options.compact_every
                     && inner.compact_locked(&mut st)?;
