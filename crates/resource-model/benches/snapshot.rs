@@ -164,6 +164,69 @@ fn benches(c: &mut Criterion) {
         });
     }
     w.finish();
+
+    // Not a figure either: W1's model and backend share in-process (plan, commit, rebuild the
+    // snapshot from the write cache), a create and a delete of one flag per iteration, every
+    // create in one namespace or going round the 100 namespaces. The server's W1 shows a gap
+    // between the two; this says whether it is in this crate and the backend.
+    let mut rr = c.benchmark_group("W1-inproc");
+    rr.sample_size(30);
+    for (name, round) in [
+        ("create_delete_one_namespace", false),
+        ("create_delete_round_robin", true),
+    ] {
+        let target = std::sync::Arc::new(WriteTarget::default());
+        let mut head = first;
+        let mut current = snapshot.clone();
+        let mut n = 0usize;
+        rr.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let ns = if round { n % NAMESPACES } else { 42 };
+                let namespace = format!("ns-{ns}");
+                let key = format!("bench-{n}");
+                let mut flag = resource_model::Flag::new(key.clone(), "Bench flag");
+                flag.description = "created by the bench".into();
+                for op in [
+                    Operation::CreateFlag {
+                        namespace: namespace.clone(),
+                        flag,
+                    },
+                    Operation::DeleteFlag {
+                        namespace: namespace.clone(),
+                        key,
+                    },
+                ] {
+                    let write = ResourceWrite::new(target.clone(), op);
+                    let plan = rt
+                        .block_on(write.plan(WriteContext {
+                            backend: &backend,
+                            head: Some(head),
+                            base: None,
+                        }))
+                        .expect("plan");
+                    let git_backend::Plan::Commit { changes, message } = plan else {
+                        panic!("nothing to commit")
+                    };
+                    let sig = Signature::now("bench", "bench@example.com");
+                    head = rt
+                        .block_on(backend.create_commit(CommitRequest {
+                            parent: Some(head),
+                            changes,
+                            message,
+                            author: sig.clone(),
+                            committer: sig,
+                        }))
+                        .expect("commit");
+                    current = rt
+                        .block_on(current.rebuild_with(&backend, head, &target.cache))
+                        .expect("rebuild");
+                }
+                black_box(&current);
+            })
+        });
+    }
+    rr.finish();
 }
 
 fn main() {

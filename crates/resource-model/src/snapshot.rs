@@ -75,7 +75,7 @@ pub struct NamespaceFile {
 pub struct NamespaceSnapshot {
     namespace: Namespace,
     file: Option<NamespaceFile>,
-    flags: Vec<Flag>,
+    flags: Vec<Arc<Flag>>,
     flag_index: HashMap<String, usize>,
     segments: Vec<Segment>,
     segment_index: HashMap<String, usize>,
@@ -94,8 +94,9 @@ impl NamespaceSnapshot {
         self.file.as_ref()
     }
 
-    /// Flags, in file order.
-    pub fn flags(&self) -> &[Flag] {
+    /// Flags, in file order (shared with the documents they were read from and with the
+    /// snapshots that reuse this namespace).
+    pub fn flags(&self) -> &[Arc<Flag>] {
         &self.flags
     }
 
@@ -106,7 +107,10 @@ impl NamespaceSnapshot {
 
     /// A flag by key.
     pub fn flag(&self, key: &str) -> Option<&Flag> {
-        self.flag_index.get(key).and_then(|i| self.flags.get(*i))
+        self.flag_index
+            .get(key)
+            .and_then(|i| self.flags.get(*i))
+            .map(|f| &**f)
     }
 
     /// A segment by key.

@@ -118,7 +118,7 @@ pub(crate) fn convert_document(raw: RawDocument, c: &mut Collector) -> Document 
     let mut flags = Vec::new();
     for (i, raw) in raw.flags.unwrap_or_default().into_iter().enumerate() {
         match raw {
-            Some(raw) => flags.push(convert_flag(raw, i, effective, c)),
+            Some(raw) => flags.push(std::sync::Arc::new(convert_flag(raw, i, effective, c))),
             None => c.item(&ItemRef::new(List::Flags, i, ""), "empty flag (no fields)"),
         }
     }

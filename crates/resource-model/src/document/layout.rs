@@ -40,6 +40,24 @@ pub(crate) struct Layout {
 }
 
 fn classify(line: &str) -> Option<Kind> {
+    // Most lines of a features file are nested lines: spaces, then an ASCII character that
+    // starts neither a comment, an item nor a tab. Such a line is `Nested` whatever follows
+    // (the general rules below give the same), without trimming it.
+    let bytes = line.as_bytes();
+    let indent = bytes.iter().take_while(|&&b| b == b' ').count();
+    if indent > 0
+        && let Some(&first) = bytes.get(indent)
+        && first.is_ascii_graphic()
+        && first != b'#'
+        && first != b'-'
+    {
+        return Some(Kind::Nested(indent));
+    }
+    classify_by_rules(line)
+}
+
+/// The rules of [`classify`], for every line.
+fn classify_by_rules(line: &str) -> Option<Kind> {
     let content = line.trim_end_matches(['\n', '\r']);
     let trimmed = content.trim();
     if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -227,6 +245,35 @@ mod tests {
         let layout = Layout::scan(&l).unwrap();
         let flags = layout.items(layout.entry("flags").unwrap()).unwrap();
         assert_eq!((flags.indent, flags.items.clone()), (0, vec![1..3, 3..4]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_follows_the_rules(line in "[ \t#:a-z0-9\"'%.\u{a0}\u{2003}-]{0,8}\n?") {
+            proptest::prop_assert_eq!(classify(&line), classify_by_rules(&line));
+        }
+    }
+
+    #[test]
+    fn the_fast_path_follows_the_rules_on_typical_lines() {
+        for line in [
+            "    name: A\n",
+            "  - key: a\n",
+            "  # c\n",
+            "   \n",
+            " \tx\n",
+            "  -x\n",
+            "  \u{a0}x\n",
+            "  é: 1\n",
+            "key: v\n",
+            "---\n",
+            "  ---\n",
+            "  %x\n",
+            "  !tag\n",
+            "  \"q\": 1\n",
+        ] {
+            assert_eq!(classify(line), classify_by_rules(line), "{line:?}");
+        }
     }
 
     #[test]

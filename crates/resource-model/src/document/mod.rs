@@ -58,16 +58,37 @@ impl DocumentNamespace {
 }
 
 /// One features document.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Document {
     /// The `version` field; `None` when absent (read as the latest, 1.6).
     pub version: Option<Version>,
     /// The `namespace` field; `None` when absent (the namespace is then the folder's).
     pub namespace: Option<DocumentNamespace>,
-    /// Flags, in file order.
-    pub flags: Vec<Flag>,
+    /// Flags, in file order. Shared (`Arc`): copying a document to edit one flag, or taking
+    /// its flags into a snapshot, copies pointers, not the flags.
+    pub flags: Vec<Arc<Flag>>,
     /// Segments, in file order.
     pub segments: Vec<Segment>,
+}
+
+/// Compares flag by flag, without looking inside flags that are the same allocation.
+impl PartialEq for Document {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.namespace == other.namespace
+            && self.flags.len() == other.flags.len()
+            && self
+                .flags
+                .iter()
+                .zip(&other.flags)
+                .all(|(a, b)| same_flag(a, b))
+            && self.segments == other.segments
+    }
+}
+
+/// Whether two shared flags are equal: the same allocation, or equal values.
+pub(crate) fn same_flag(a: &Arc<Flag>, b: &Arc<Flag>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
 }
 
 impl Document {
@@ -437,6 +458,7 @@ impl FeaturesFile {
         self.documents()
             .flat_map(|d| d.flags.iter())
             .find(|f| f.key == key)
+            .map(|f| &**f)
     }
 
     /// The segment with this key, in any document.
@@ -490,11 +512,12 @@ impl FeaturesFile {
             && let Some(i) = doc.flags.iter().position(|f| f.key == flag.key)
         {
             raise(doc, need);
-            return Some(std::mem::replace(&mut doc.flags[i], flag));
+            let old = std::mem::replace(&mut doc.flags[i], Arc::new(flag));
+            return Some(Arc::unwrap_or_clone(old));
         }
         let doc = self.last_doc();
         raise(doc, need);
-        doc.flags.push(flag);
+        doc.flags.push(Arc::new(flag));
         None
     }
 
@@ -504,7 +527,7 @@ impl FeaturesFile {
             .find_doc(|d| d.flags.iter().any(|f| f.key == key))
             .and_then(|i| self.doc_mut(i))?;
         let i = doc.flags.iter().position(|f| f.key == key)?;
-        Some(doc.flags.remove(i))
+        Some(Arc::unwrap_or_clone(doc.flags.remove(i)))
     }
 
     /// Replaces the segment with the same key where it is, or appends it to the last
@@ -819,7 +842,10 @@ fn list_keys(list: List, d: &Document) -> Vec<&str> {
 
 fn item_differs(list: List, original: &Document, i: usize, current: &Document, j: usize) -> bool {
     match list {
-        List::Flags => original.flags.get(i) != current.flags.get(j),
+        List::Flags => match (original.flags.get(i), current.flags.get(j)) {
+            (Some(a), Some(b)) => !same_flag(a, b),
+            (a, b) => a.is_some() != b.is_some(),
+        },
         List::Segments => original.segments.get(i) != current.segments.get(j),
     }
 }

@@ -10,7 +10,9 @@ fn parse(path: &str, text: &str) -> FeaturesFile {
 }
 
 fn flags(f: &FeaturesFile) -> Vec<Flag> {
-    f.documents().flat_map(|d| d.flags.clone()).collect()
+    f.documents()
+        .flat_map(|d| d.flags.iter().map(|f| (**f).clone()))
+        .collect()
 }
 
 fn segments(f: &FeaturesFile) -> Vec<Segment> {

@@ -345,7 +345,7 @@ proptest! {
         let bytes = file.to_bytes();
         let text = String::from_utf8(bytes.clone()).unwrap();
         let parsed = FeaturesFile::parse(path, &bytes).unwrap_or_else(|p| panic!("{p}\n{text}"));
-        let back: Vec<Flag> = parsed.documents().flat_map(|d| d.flags.clone()).collect();
+        let back: Vec<Flag> = parsed.documents().flat_map(|d| d.flags.iter().map(|f| (**f).clone())).collect();
         prop_assert_eq!(&back, &flags, "{}", text);
         let back: Vec<Segment> = parsed.documents().flat_map(|d| d.segments.clone()).collect();
         prop_assert_eq!(&back, &segments);
@@ -360,7 +360,7 @@ proptest! {
             let again = FeaturesFile::parse(path, &edited.to_bytes()).unwrap();
             let mut expected = flags.clone();
             expected[0] = f;
-            let got: Vec<Flag> = again.documents().flat_map(|d| d.flags.clone()).collect();
+            let got: Vec<Flag> = again.documents().flat_map(|d| d.flags.iter().map(|f| (**f).clone())).collect();
             prop_assert_eq!(got, expected);
         }
     }
