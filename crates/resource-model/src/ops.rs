@@ -153,27 +153,53 @@ pub struct WriteTarget {
 /// it again, and a snapshot rebuilt after the write takes the documents from here instead of
 /// parsing the new file (a namespace file of 100 flags takes milliseconds to parse; the rest
 /// of a write, far less). A blob id names its content, so a stale entry is never used.
-/// Bounded: the least recently used entry goes first.
+///
+/// Bounded in two ways: each path keeps its [`VERSIONS_PER_PATH`] newest files (older
+/// contents of a namespace are what the next write or rebuild will not ask for), and at most
+/// [`CACHE_PATHS`] paths are kept, the least recently used going first. Keying the bound by
+/// path matters: a stream of writes to one namespace must not push every other namespace out
+/// (it did, when the bound was on (path, blob) entries: 100 writes to one namespace made the
+/// next 100 writes to the others parse their files again).
 #[derive(Debug, Default)]
 pub struct FileCache {
     inner: Mutex<CacheInner>,
 }
 
-type CacheKey = (String, ObjectId);
-
 #[derive(Debug, Default)]
 struct CacheInner {
-    files: HashMap<CacheKey, Arc<FeaturesFile>>,
-    order: VecDeque<CacheKey>,
+    /// Newest first.
+    paths: HashMap<String, VecDeque<(ObjectId, Arc<FeaturesFile>)>>,
+    /// Least recently used first.
+    order: VecDeque<String>,
 }
 
-/// Files kept at most.
-const CACHE_FILES: usize = 256;
+/// Paths kept at most.
+pub const CACHE_PATHS: usize = 256;
+/// Files kept per path at most.
+pub const VERSIONS_PER_PATH: usize = 2;
+
+impl CacheInner {
+    fn touch(&mut self, path: &str) {
+        // A linear scan of at most `CACHE_PATHS` keys is nothing next to the parse it saves.
+        if let Some(at) = self.order.iter().position(|k| k == path) {
+            if at + 1 == self.order.len() {
+                return;
+            }
+            if let Some(key) = self.order.remove(at) {
+                self.order.push_back(key);
+            }
+        } else {
+            self.order.push_back(path.to_owned());
+        }
+    }
+}
 
 impl FileCache {
     /// How many files it holds.
     pub fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |i| i.files.len())
+        self.inner
+            .lock()
+            .map_or(0, |i| i.paths.values().map(VecDeque::len).sum())
     }
 
     /// Whether it holds none.
@@ -184,14 +210,13 @@ impl FileCache {
     /// The file at `path` whose content is the blob `blob`, if cached.
     pub(crate) fn get(&self, path: &str, blob: ObjectId) -> Option<Arc<FeaturesFile>> {
         let mut inner = self.inner.lock().ok()?;
-        let key = (path.to_owned(), blob);
-        let file = inner.files.get(&key).cloned()?;
-        // Most recently used last. A linear scan of at most `CACHE_FILES` keys is nothing
-        // next to the parse it saves.
-        if let Some(at) = inner.order.iter().position(|k| *k == key) {
-            inner.order.remove(at);
-        }
-        inner.order.push_back(key);
+        let file = inner
+            .paths
+            .get(path)?
+            .iter()
+            .find(|(id, _)| *id == blob)
+            .map(|(_, f)| f.clone())?;
+        inner.touch(path);
         Some(file)
     }
 
@@ -200,16 +225,14 @@ impl FileCache {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let key = (path.to_owned(), blob);
-        if inner.files.insert(key.clone(), Arc::new(file)).is_some()
-            && let Some(at) = inner.order.iter().position(|k| *k == key)
-        {
-            inner.order.remove(at);
-        }
-        inner.order.push_back(key);
-        while inner.order.len() > CACHE_FILES {
+        let versions = inner.paths.entry(path.to_owned()).or_default();
+        versions.retain(|(id, _)| *id != blob);
+        versions.push_front((blob, Arc::new(file)));
+        versions.truncate(VERSIONS_PER_PATH);
+        inner.touch(path);
+        while inner.order.len() > CACHE_PATHS {
             if let Some(old) = inner.order.pop_front() {
-                inner.files.remove(&old);
+                inner.paths.remove(&old);
             }
         }
     }
@@ -714,22 +737,54 @@ mod cache_tests {
     }
 
     #[test]
-    fn the_cache_drops_the_least_recently_used_file() {
+    fn the_cache_drops_the_least_recently_used_path() {
         let cache = FileCache::default();
         let file = |p: &str| FeaturesFile::empty(p);
         cache.put("hot/features.yaml", id(0), file("hot/features.yaml"));
-        for n in 1..=CACHE_FILES {
-            // A stream of files used once, with the hot one used all along.
+        for n in 1..=CACHE_PATHS + 10 {
+            // A stream of paths used once, with the hot one used all along.
             assert!(cache.get("hot/features.yaml", id(0)).is_some(), "after {n}");
-            let n = u8::try_from(n % 250 + 1).unwrap();
             let path = format!("ns-{n}/features.yaml");
-            cache.put(&path, id(n), file(&path));
+            cache.put(&path, id(1), file(&path));
         }
-        assert!(cache.len() <= CACHE_FILES);
+        assert!(cache.len() <= CACHE_PATHS);
         assert!(cache.get("hot/features.yaml", id(0)).is_some());
+        assert!(
+            cache.get("ns-1/features.yaml", id(1)).is_none(),
+            "the oldest path went"
+        );
         assert!(
             cache.get("hot/features.yaml", id(1)).is_none(),
             "another blob at the same path is another file"
+        );
+    }
+
+    #[test]
+    fn many_writes_to_one_path_keep_the_other_paths() {
+        let cache = FileCache::default();
+        let file = |p: &str| FeaturesFile::empty(p);
+        for n in 0..100u8 {
+            let path = format!("ns-{n}/features.yaml");
+            cache.put(&path, id(0), file(&path));
+        }
+        // 1,000 versions of one namespace file, as a burst of writes to it makes.
+        for n in 0..1000u16 {
+            let [a, b] = n.to_be_bytes();
+            let mut bytes = [a; 20];
+            bytes[1] = b;
+            bytes[2] = 0xee;
+            cache.put("ns-0/features.yaml", ObjectId::from_bytes(bytes), file("x"));
+        }
+        for n in 1..100u8 {
+            assert!(
+                cache.get(&format!("ns-{n}/features.yaml"), id(0)).is_some(),
+                "ns-{n} stays"
+            );
+        }
+        assert_eq!(cache.len(), 99 + VERSIONS_PER_PATH);
+        assert!(
+            cache.get("ns-0/features.yaml", id(0)).is_none(),
+            "old versions go"
         );
     }
 }
