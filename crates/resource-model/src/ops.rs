@@ -13,7 +13,7 @@ use git_backend::{
 use crate::config::{
     self, CONFIG_FILES, ChangeRecord, EnvironmentInfo, RepositoryConfig, ResourceKind, Verb,
 };
-use crate::document::FeaturesFile;
+use crate::document::{FeaturesFile, Skeleton};
 use crate::error::{Error, Result};
 use crate::key::validate_key;
 use crate::model::*;
@@ -171,7 +171,14 @@ struct CacheInner {
     paths: HashMap<String, VecDeque<(ObjectId, Arc<FeaturesFile>)>>,
     /// Least recently used first.
     order: VecDeque<String>,
+    /// What snapshot builds parsed, without the text, by path (the newest blob only): the
+    /// documents, which share their flags with the snapshot, cost little memory.
+    skeletons: HashMap<String, (ObjectId, Arc<Skeleton>)>,
 }
+
+/// Paths whose skeleton is kept at most (beyond, all are dropped: paths of deleted
+/// namespaces must not pile up).
+const SKELETON_PATHS: usize = 100_000;
 
 /// Paths kept at most.
 pub const CACHE_PATHS: usize = 256;
@@ -202,6 +209,11 @@ impl FileCache {
             .map_or(0, |i| i.paths.values().map(VecDeque::len).sum())
     }
 
+    /// How many files it knows from snapshot builds (kept without their text).
+    pub fn skeletons(&self) -> usize {
+        self.inner.lock().map_or(0, |i| i.skeletons.len())
+    }
+
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -218,6 +230,24 @@ impl FileCache {
             .map(|(_, f)| f.clone())?;
         inner.touch(path);
         Some(file)
+    }
+
+    /// What a snapshot build parsed at `path` for the blob `blob`, if it is the newest.
+    pub(crate) fn skeleton(&self, path: &str, blob: ObjectId) -> Option<Arc<Skeleton>> {
+        let inner = self.inner.lock().ok()?;
+        let (id, skeleton) = inner.skeletons.get(path)?;
+        (*id == blob).then(|| skeleton.clone())
+    }
+
+    /// Keeps what a snapshot build parsed (a valid file) at `path` for the blob `blob`.
+    pub(crate) fn put_skeleton(&self, path: &str, blob: ObjectId, skeleton: Arc<Skeleton>) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.skeletons.len() >= SKELETON_PATHS && !inner.skeletons.contains_key(path) {
+            inner.skeletons.clear();
+        }
+        inner.skeletons.insert(path.to_owned(), (blob, skeleton));
     }
 
     /// Caches `file`, which must be what parsing the blob `blob` at `path` gives, and valid.
@@ -690,6 +720,19 @@ async fn load_namespace(
         });
     }
     let bytes = backend.read_blob(blob).await?;
+    if let Some(skeleton) = cache.skeleton(&path, blob)
+        && let Ok(text) = std::str::from_utf8(&bytes)
+    {
+        // Parsed and validated by a snapshot build: only the text was missing.
+        let file = FeaturesFile::from_skeleton(&path, text, &skeleton);
+        cache.put(&path, blob, file.clone());
+        return Ok(NsFile {
+            file,
+            at_head: Some((path.clone(), blob)),
+            path,
+            exists: true,
+        });
+    }
     let (pieces, text, problems) = validate::check_file(&path, ns, &bytes);
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use git_backend::{EntryKind, GitBackend, ObjectId, RepoPath};
 
 use crate::config::{CONFIG_FILES, RepositoryConfig};
-use crate::document::{Document, DocumentNamespace, FeaturesFile, ParsedPiece};
+use crate::document::{Document, DocumentNamespace, FeaturesFile, Skeleton};
 use crate::error::{Error, Problem, Problems, Result};
 use crate::model::*;
 use crate::ops::FileCache;
@@ -141,10 +141,11 @@ impl NamespaceSnapshot {
     }
 
     /// Builds a namespace from its validated documents.
-    pub(crate) fn from_documents(
+    /// The flags are shared with the documents.
+    pub(crate) fn from_documents<'a>(
         key: &str,
         file: Option<NamespaceFile>,
-        docs: Vec<Document>,
+        docs: impl IntoIterator<Item = &'a Arc<Document>>,
     ) -> Self {
         let mut namespace = None;
         let mut flags = Vec::new();
@@ -155,17 +156,21 @@ impl NamespaceSnapshot {
                     key,
                     name,
                     description,
-                }) = doc.namespace
+                }) = &doc.namespace
             {
                 namespace = Some(Namespace {
                     protected: key == DEFAULT_NAMESPACE,
-                    name: if name.is_empty() { key.clone() } else { name },
-                    key,
-                    description,
+                    name: if name.is_empty() {
+                        key.clone()
+                    } else {
+                        name.clone()
+                    },
+                    key: key.clone(),
+                    description: description.clone(),
                 });
             }
-            flags.extend(doc.flags);
-            segments.extend(doc.segments);
+            flags.extend(doc.flags.iter().cloned());
+            segments.extend(doc.segments.iter().cloned());
         }
         let namespace = namespace.unwrap_or_else(|| {
             if key == DEFAULT_NAMESPACE {
@@ -243,6 +248,18 @@ impl Snapshot {
         directory: &str,
     ) -> Result<Arc<Snapshot>> {
         build(backend, commit, directory, None, None).await
+    }
+
+    /// [`Snapshot::build`], leaving what it parsed in `cache` (the
+    /// [`WriteTarget`](crate::WriteTarget)'s) without the files' text: the first write to any
+    /// namespace then reads its file's text again but does not parse it.
+    pub async fn build_with(
+        backend: &dyn GitBackend,
+        commit: ObjectId,
+        directory: &str,
+        cache: &FileCache,
+    ) -> Result<Arc<Snapshot>> {
+        build(backend, commit, directory, None, Some(cache)).await
     }
 
     /// Builds the snapshot of a newer commit, re-using every namespace whose file has the
@@ -364,7 +381,7 @@ async fn build(
             parsed,
         });
     }
-    match assemble(commit, directory, inputs, previous) {
+    match assemble(commit, directory, inputs, previous, cache) {
         Ok(s) => Ok(Arc::new(s)),
         Err(problems) => Err(Error::Invalid(Problems(problems))),
     }
@@ -377,6 +394,7 @@ pub(crate) fn assemble(
     directory: String,
     inputs: Vec<Input>,
     previous: Option<&Snapshot>,
+    cache: Option<&FileCache>,
 ) -> Result<Snapshot, Vec<Problem>> {
     let mut problems: Vec<Problem> = Vec::new();
     let mut stats = BuildStats::default();
@@ -456,10 +474,13 @@ pub(crate) fn assemble(
             None if input.parsed.is_some() => {
                 if let Some(parsed) = &input.parsed {
                     stats.files_from_writes += 1;
-                    let docs = parsed.documents().cloned().collect();
                     namespaces.insert(
                         key.to_owned(),
-                        Arc::new(NamespaceSnapshot::from_documents(key, Some(file), docs)),
+                        Arc::new(NamespaceSnapshot::from_documents(
+                            key,
+                            Some(file),
+                            parsed.shared_documents(),
+                        )),
                     );
                 }
             }
@@ -472,7 +493,10 @@ pub(crate) fn assemble(
             Some(bytes) => {
                 stats.files_parsed += 1;
                 match namespace_from_bytes(key, file, bytes) {
-                    Ok(ns) => {
+                    Ok((ns, skeleton)) => {
+                        if let Some(cache) = cache {
+                            cache.put_skeleton(&input.path, input.blob, skeleton);
+                        }
                         namespaces.insert(key.to_owned(), Arc::new(ns));
                     }
                     Err(p) => problems.extend(p),
@@ -498,25 +522,17 @@ pub(crate) fn assemble(
 }
 
 /// Parses and validates one namespace file.
+/// The namespace, and the file's parse for the writes (see [`FileCache`]).
 pub(crate) fn namespace_from_bytes(
     key: &str,
     file: NamespaceFile,
     bytes: &[u8],
-) -> Result<NamespaceSnapshot, Vec<Problem>> {
+) -> Result<(NamespaceSnapshot, Arc<Skeleton>), Vec<Problem>> {
     let (pieces, _, problems) = validate::check_file(&file.path, key, bytes);
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(NamespaceSnapshot::from_documents(
-        key,
-        Some(file),
-        documents(pieces),
-    ))
-}
-
-pub(crate) fn documents(pieces: Vec<ParsedPiece>) -> Vec<Document> {
-    pieces
-        .into_iter()
-        .filter_map(|p| p.doc.map(|(_, d)| d))
-        .collect()
+    let skeleton = Skeleton::of(pieces);
+    let ns = NamespaceSnapshot::from_documents(key, Some(file), skeleton.documents());
+    Ok((ns, Arc::new(skeleton)))
 }

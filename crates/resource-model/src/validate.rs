@@ -274,7 +274,13 @@ pub(crate) fn validate_files(files: Vec<(String, Vec<u8>)>) -> Vec<Problem> {
             })
         })
         .collect();
-    match snapshot::assemble(ObjectId::from_bytes([0; 20]), String::new(), inputs, None) {
+    match snapshot::assemble(
+        ObjectId::from_bytes([0; 20]),
+        String::new(),
+        inputs,
+        None,
+        None,
+    ) {
         Ok(_) => Vec::new(),
         Err(problems) => problems,
     }

@@ -161,7 +161,7 @@ async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
     let built = match &previous {
         // Files this server's writes produced come parsed from the writes' cache.
         Some(prev) => prev.rebuild_with(&**backend, head, &env.target.cache).await,
-        None => Snapshot::build(&**backend, head, &env.def.directory).await,
+        None => Snapshot::build_with(&**backend, head, &env.def.directory, &env.target.cache).await,
     };
     let base = branch == env.sync.options().branch;
     match built {

@@ -365,6 +365,30 @@ impl DocState {
     }
 }
 
+/// A parsed features file without its text: where each piece of the text is, and the
+/// documents. Kept by snapshot builds for the writes (see `FileCache`): with the file's text,
+/// read again from its blob, it is the parsed file, at the cost of a copy instead of a parse.
+#[derive(Debug)]
+pub(crate) struct Skeleton {
+    pieces: Vec<(Range<usize>, Option<Arc<Document>>)>,
+}
+
+impl Skeleton {
+    pub(crate) fn of(pieces: Vec<ParsedPiece>) -> Skeleton {
+        Skeleton {
+            pieces: pieces
+                .into_iter()
+                .map(|p| (p.span, p.doc.map(|(_, d)| Arc::new(d))))
+                .collect(),
+        }
+    }
+
+    /// The documents.
+    pub(crate) fn documents(&self) -> impl Iterator<Item = &Arc<Document>> {
+        self.pieces.iter().filter_map(|(_, d)| d.as_ref())
+    }
+}
+
 /// A features file: its documents, and the text they came from, for minimal-diff writes.
 #[derive(Debug, Clone)]
 pub struct FeaturesFile {
@@ -385,19 +409,22 @@ impl FeaturesFile {
     }
 
     pub(crate) fn from_pieces(path: &str, text: &str, pieces: Vec<ParsedPiece>) -> FeaturesFile {
+        FeaturesFile::from_skeleton(path, text, &Skeleton::of(pieces))
+    }
+
+    /// The file whose text is `text` and whose parse gave `skeleton` (nothing is parsed).
+    pub(crate) fn from_skeleton(path: &str, text: &str, skeleton: &Skeleton) -> FeaturesFile {
         FeaturesFile {
             path: path.to_owned(),
             format: Format::from_path(path).unwrap_or(Format::Yaml),
-            pieces: pieces
-                .into_iter()
-                .map(|p| Piece {
-                    text: text.get(p.span).unwrap_or("").to_owned(),
-                    doc: p.doc.map(|(_, d)| {
-                        let d = Arc::new(d);
-                        DocState {
-                            original: Some(d.clone()),
-                            current: d,
-                        }
+            pieces: skeleton
+                .pieces
+                .iter()
+                .map(|(span, doc)| Piece {
+                    text: text.get(span.clone()).unwrap_or("").to_owned(),
+                    doc: doc.as_ref().map(|d| DocState {
+                        original: Some(d.clone()),
+                        current: d.clone(),
                     }),
                 })
                 .collect(),
@@ -421,6 +448,13 @@ impl FeaturesFile {
     /// The file's format.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The documents as they are now, shared.
+    pub(crate) fn shared_documents(&self) -> impl Iterator<Item = &Arc<Document>> {
+        self.pieces
+            .iter()
+            .filter_map(|p| p.doc.as_ref().map(|d| &d.current))
     }
 
     /// The documents, as they are now (after edits).

@@ -1217,3 +1217,72 @@ async fn a_rebuild_after_a_write_takes_the_written_file_from_the_cache() {
     );
     assert!(s3.flag("default", "b").is_none() && s3.flag("default", "c").is_some());
 }
+
+#[tokio::test]
+async fn after_a_cold_build_with_the_cache_writes_give_the_same_plans() {
+    let b = backend();
+    let mut team = String::from("# the team's flags\nversion: \"1.2\"\nflags:\n");
+    for n in 0..20 {
+        team.push_str(&format!("  - key: f{n}\n    name: F{n}\n    # note {n}\n"));
+    }
+    team.push_str("---\n# second document\nnamespace: team\nsegments:\n  - key: s\n    name: S\n    match_type: ALL_MATCH_TYPE\n");
+    let other = "{\"namespace\": \"other\", \"flags\": [{\"key\": \"o\", \"name\": \"O\"}]}\n";
+    let mut head = commit_files(
+        &b,
+        None,
+        &[
+            ("team/features.yaml", &team),
+            ("other/features.json", other),
+        ],
+    )
+    .await;
+    let shared = target("");
+    let s = Snapshot::build_with(&b, head, "", &shared.cache)
+        .await
+        .unwrap();
+    assert_eq!(s.stats().files_parsed, 2);
+    assert_eq!(
+        (shared.cache.skeletons(), shared.cache.len()),
+        (2, 0),
+        "the build leaves what it parsed, without the text"
+    );
+    let steps = [
+        Operation::UpdateFlag {
+            namespace: "team".into(),
+            flag: Flag::new("f3", "Changed"),
+        },
+        Operation::CreateFlag {
+            namespace: "other".into(),
+            flag: Flag::new("p", "P"),
+        },
+        Operation::DeleteFlag {
+            namespace: "team".into(),
+            key: "f7".into(),
+        },
+        Operation::CreateSegment {
+            namespace: "team".into(),
+            segment: Segment::new("t", "T"),
+        },
+    ];
+    for op in steps {
+        let ctx = WriteContext {
+            backend: &b,
+            head: Some(head),
+            base: None,
+        };
+        let cached = ResourceWrite::new(shared.clone(), op.clone())
+            .plan(ctx)
+            .await
+            .unwrap();
+        let fresh = ResourceWrite::new(target(""), op).plan(ctx).await.unwrap();
+        assert_eq!(cached, fresh);
+        let Plan::Commit { changes, .. } = cached else {
+            panic!()
+        };
+        head = commit(&b, Some(head), changes).await;
+    }
+    let after = Snapshot::build(&b, head, "").await.unwrap();
+    assert_eq!(after.flag("team", "f3").unwrap().name, "Changed");
+    assert!(after.flag("team", "f7").is_none() && after.flag("other", "p").is_some());
+    assert!(after.segment("team", "t").is_some());
+}
