@@ -70,7 +70,9 @@ pub use error::{Error, Location, Problem, Problems, Result};
 pub use key::{MAX_KEY_LEN, is_valid_key, validate_key};
 pub use model::*;
 pub use ops::{CACHE_PATHS, FileCache, Operation, ResourceWrite, VERSIONS_PER_PATH, WriteTarget};
-pub use snapshot::{BuildStats, FEATURES_FILES, NamespaceFile, NamespaceSnapshot, Snapshot};
+pub use snapshot::{
+    BuildStats, FEATURES_FILES, NamespaceFile, NamespaceSnapshot, PendingBuild, Snapshot,
+};
 pub use template::{Template, TemplateError, TemplateValue};
 pub use validate::{validate_dir, validate_tree};
 pub use version::Version;

@@ -255,3 +255,58 @@ async fn a_rebuild_parses_only_the_files_that_changed() {
     let s5 = s3.rebuild(&b, c3).await.unwrap();
     assert_eq!(s5.stats().files_parsed, 0);
 }
+
+#[tokio::test]
+async fn a_prepared_build_finished_on_another_thread_is_the_same_snapshot() {
+    let b = backend();
+    for dir in ["", "envs/prod/"] {
+        let c1 = corpus_commit(&b, dir).await;
+        let whole = Snapshot::build(&b, c1, dir).await.unwrap();
+        let cache = std::sync::Arc::new(FileCache::default());
+        let pending = Snapshot::prepare(&b, c1, dir, None, Some(cache.clone()))
+            .await
+            .unwrap();
+        let split = std::thread::spawn(move || pending.finish())
+            .join()
+            .unwrap()
+            .unwrap();
+        assert_eq!(split.commit(), whole.commit());
+        assert_eq!(split.directory(), whole.directory());
+        let keys = |s: &Snapshot| {
+            s.namespaces()
+                .map(|n| n.namespace().key.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&split), keys(&whole));
+        for ns in whole.namespaces() {
+            let other = split.namespace(&ns.namespace().key).unwrap();
+            assert_eq!(
+                (other.flags(), other.segments(), other.digest()),
+                (ns.flags(), ns.segments(), ns.digest())
+            );
+        }
+        assert!(
+            cache.skeletons() > 0,
+            "the prepared build fills the cache it was given"
+        );
+
+        // A rebuild from the previous snapshot: the unchanged files are reused, not read.
+        let path = format!("{dir}ops/features.yaml");
+        let c2 = commit(
+            &b,
+            Some(c1),
+            vec![put(
+                &path,
+                "namespace: ops\nflags:\n  - key: x\n    name: X\n",
+            )],
+        )
+        .await;
+        let next = Snapshot::prepare(&b, c2, dir, Some(split.clone()), None)
+            .await
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(next.stats().files_parsed, 1);
+        assert_eq!(next.flag("ops", "x").unwrap().name, "X");
+    }
+}
