@@ -262,8 +262,21 @@ impl Store {
             if inner.mem.is_some() && inner.compact_if_dirty()? {
                 inner.merge_packs()?;
             }
-            let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
-            inner.with_pooled(f)
+            let out = {
+                let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
+                inner.with_pooled(f)
+            };
+            // Every fetch that downloads something adds a pack. Without commits of its own
+            // the store never compacts, so the packs must be merged here too: each object
+            // lookup that misses walks all of them, and libgit2 re-lists them when a new one
+            // appears (S1 grew with the number of fetches before this).
+            if let Some(mem) = &inner.mem {
+                let max = lock(mem).options.max_packs;
+                if inner.pack_count() > max {
+                    inner.merge_packs()?;
+                }
+            }
+            out
         })
         .await
     }
@@ -375,14 +388,18 @@ impl Inner {
         if compacted >= TRIM_AFTER {
             crate::global::release_free_memory();
         }
-        let packs = std::fs::read_dir(&pack_dir)
+        Ok(self.pack_count() > st.options.max_packs)
+    }
+
+    /// Packs in the scratch location.
+    fn pack_count(&self) -> usize {
+        std::fs::read_dir(self.path.join("objects").join("pack"))
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
                     .count()
             })
-            .unwrap_or(0);
-        Ok(packs > st.options.max_packs)
+            .unwrap_or(0)
     }
 
     /// Replaces every pack of the scratch location by one pack of the reachable objects.
