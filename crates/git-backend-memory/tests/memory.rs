@@ -903,3 +903,34 @@ async fn unreferenced_commit_can_be_pushed_after_compactions() {
         move_ref(&b, &main_ref(), Some(c2), c3).await;
     }
 }
+
+/// A store that only fetches (no commits of its own, so no compaction) still merges the
+/// packs its fetches leave, and keeps every fetched commit readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packs_left_by_fetches_are_merged() {
+    let served = Served::new();
+    let remote = served.file();
+    let b = new_backend(options(1000, 3, None));
+    let scratch = b.scratch_dir().to_owned();
+    let mut fetched = Vec::new();
+    for i in 0..10 {
+        let commit = served.remote.cli_commit(
+            "main",
+            &[("a.yaml", Some(&format!("a: {i}\n")))],
+            "another user",
+        );
+        b.fetch(&remote, &tracking("file"), true).await.unwrap();
+        let head = oid(&commit);
+        assert_eq!(b.resolve(&tracking_ref("file")).await.unwrap(), Some(head));
+        fetched.push((head, i));
+        let n = packs(&scratch).len();
+        assert!(n <= 3, "after fetch {i}: {n} packs");
+    }
+    for (id, i) in fetched {
+        assert_eq!(
+            b.read_to_string(id, "a.yaml").await.unwrap(),
+            Some(format!("a: {i}\n")),
+            "fetched commit {i} stays readable"
+        );
+    }
+}
