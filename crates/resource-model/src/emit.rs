@@ -365,7 +365,7 @@ pub(crate) fn flag_value(f: &Flag, version: Version, with_type: bool) -> Value {
                     put(&mut vm, "default", Value::Bool(true));
                 }
                 if let Some(a) = &v.attachment {
-                    put(&mut vm, "attachment", json_to_yaml(a));
+                    put(&mut vm, "attachment", json_to_yaml(&a.value()));
                 }
                 Value::Mapping(vm)
             })

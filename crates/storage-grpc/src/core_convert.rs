@@ -158,7 +158,7 @@ pub fn flag_to_proto(flag: &rm::Flag) -> pb::Flag {
                 key: v.key.clone(),
                 name: v.name.clone(),
                 description: v.description.clone(),
-                attachment: v.attachment.as_ref().map(json_to_value),
+                attachment: v.attachment.as_ref().map(|a| json_to_value(&a.value())),
             })
             .collect(),
         rules: flag
@@ -213,13 +213,17 @@ pub fn flag_from_proto(msg: pb::Flag) -> Result<rm::Flag, String> {
         .variants
         .into_iter()
         .map(|v| {
-            let attachment = v.attachment.map(value_to_json).transpose().map_err(|e| {
-                format!(
-                    "flag \"{}\" variant \"{}\": attachment: {e}",
-                    shown(&key),
-                    shown(&v.key)
-                )
-            })?;
+            let attachment = v
+                .attachment
+                .map(|a| value_to_json(a).map(|j| rm::Attachment::new(&j)))
+                .transpose()
+                .map_err(|e| {
+                    format!(
+                        "flag \"{}\" variant \"{}\": attachment: {e}",
+                        shown(&key),
+                        shown(&v.key)
+                    )
+                })?;
             Ok(rm::Variant {
                 key: v.key,
                 name: v.name,
@@ -492,7 +496,7 @@ mod tests {
                     key: "blue".into(),
                     name: "Blue".into(),
                     description: "the blue one".into(),
-                    attachment: Some(json!({
+                    attachment: Some(rm::Attachment::new(&json!({
                         "int": 7,
                         "neg": -3,
                         "big": 9_007_199_254_740_992_i64,
@@ -500,7 +504,7 @@ mod tests {
                         "text": "hi",
                         "list": [1, "two", 3.5, null, [false]],
                         "nested": {"none": null, "n": {"x": 1}},
-                    })),
+                    }))),
                 },
                 rm::Variant {
                     key: "green".into(),
@@ -510,7 +514,7 @@ mod tests {
                 },
                 rm::Variant {
                     key: "scalar".into(),
-                    attachment: Some(json!("just a string")),
+                    attachment: Some(rm::Attachment::new(&json!("just a string"))),
                     ..rm::Variant::default()
                 },
             ],

@@ -237,7 +237,10 @@ fn convert_flag(raw: RawFlag, index: usize, version: Version, c: &mut Collector)
             key: vkey,
             name: text(raw.name),
             description: text(raw.description),
-            attachment: raw.attachment.filter(|a| !a.is_null()),
+            attachment: raw
+                .attachment
+                .filter(|a| !a.is_null())
+                .map(|a| Attachment::new(&a)),
         });
     }
     for (i, raw) in raw.rules.unwrap_or_default().into_iter().enumerate() {

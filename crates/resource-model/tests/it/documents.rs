@@ -39,7 +39,9 @@ fn the_corpus_parses_with_every_tricky_part() {
     let checkout = v10.flag("checkout-redesign").unwrap();
     assert_eq!(
         checkout.variants[1].attachment,
-        Some(json!({"layout": "single", "steps": ["cart", "pay"]}))
+        Some(Attachment::new(
+            &json!({"layout": "single", "steps": ["cart", "pay"]})
+        ))
     );
     assert_eq!(checkout.rules[1].distributions[0].rollout, 66.5);
     assert_eq!(checkout.rules[0].segments, ["beta-testers"]);
@@ -107,8 +109,9 @@ fn the_corpus_parses_with_every_tricky_part() {
         .variant("compact")
         .unwrap()
         .attachment
-        .clone()
-        .unwrap();
+        .as_ref()
+        .unwrap()
+        .value();
     assert_eq!(
         compact["features"][0]["plans"],
         json!(["pro", "enterprise"])
@@ -143,7 +146,7 @@ fn the_corpus_parses_with_every_tricky_part() {
     assert_eq!(canary.constraints[1].value, "[18,21,65]");
     assert_eq!(
         platform.flag("new-scheduler").unwrap().variants[1].attachment,
-        Some(json!([1, 2, {"nested": [true, false]}]))
+        Some(Attachment::new(&json!([1, 2, {"nested": [true, false]}])))
     );
 
     // JSON.

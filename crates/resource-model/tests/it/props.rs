@@ -88,7 +88,9 @@ fn flag() -> impl Strategy<Value = Flag> {
                         key,
                         name,
                         description,
-                        attachment: attachment.filter(|a| !a.is_null()),
+                        attachment: attachment
+                            .filter(|a| !a.is_null())
+                            .map(|a| Attachment::new(&a)),
                     })
                     .collect();
                 let vkeys: Vec<String> = variants.iter().map(|v| v.key.clone()).collect();
