@@ -231,7 +231,8 @@ async fn commit_validates_features_files_in_environment_directories() {
         }
         assert!(
             Instant::now() < deadline,
-            "the broken commit is not named in the status: {now:?}"
+            "the broken commit is not named in the status: {now:?}\nserver log:\n{}",
+            s.log()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -34,7 +34,7 @@ struct Env {
     def: EnvironmentDef,
     sync: SyncedStorage,
     remote: Option<String>,
-    rejected: Arc<Mutex<Option<crate::registry::Rejection>>>,
+    rejected: Arc<crate::registry::Rejections>,
     target: Arc<WriteTarget>,
     /// The last good snapshot per branch.
     snapshots: Mutex<HashMap<String, Arc<Snapshot>>>,
@@ -186,7 +186,7 @@ async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(branch.to_owned(), snap.clone());
             if base {
-                *env.rejected.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                env.rejected.clear(&env.def.key);
             }
             Ok(snap)
         }
@@ -200,11 +200,13 @@ async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
             }
             if base {
                 let reason = format!("environment `{}`: {e}", env.def.key);
-                *env.rejected.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(crate::registry::Rejection {
+                env.rejected.set(
+                    &env.def.key,
+                    crate::registry::Rejection {
                         commit: head.to_string(),
                         reason,
-                    });
+                    },
+                );
             }
             previous.ok_or_else(|| {
                 Status::unavailable(format!(

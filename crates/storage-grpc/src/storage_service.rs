@@ -242,11 +242,7 @@ impl StorageService for StorageApi {
                     remote: e.remote.clone().unwrap_or_default(),
                     branch: e.sync.options().branch.clone(),
                     head: convert::id(status.head),
-                    status: Some(convert::status(
-                        &e.id,
-                        &status,
-                        e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-                    )),
+                    status: Some(convert::status(&e.id, &status, e.rejected.current())),
                 }
             })
             .collect();
@@ -261,7 +257,7 @@ impl StorageService for StorageApi {
         Ok(Response::new(convert::status(
             &e.id,
             &e.sync.status(),
-            e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            e.rejected.current(),
         )))
     }
 
@@ -286,7 +282,7 @@ impl StorageService for StorageApi {
         Ok(Response::new(convert::status(
             &e.id,
             &e.sync.status(),
-            e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            e.rejected.current(),
         )))
     }
 
@@ -299,7 +295,7 @@ impl StorageService for StorageApi {
         Ok(Response::new(convert::status(
             &e.id,
             &e.sync.status(),
-            e.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            e.rejected.current(),
         )))
     }
 
