@@ -350,16 +350,13 @@ impl std::fmt::Debug for PendingBuild {
 impl PendingBuild {
     /// Parses, validates and indexes what was read: the snapshot, or every problem.
     pub fn finish(self) -> Result<Arc<Snapshot>> {
-        match assemble(
+        finish(
             self.commit,
             self.directory,
             self.inputs,
             self.previous.as_deref(),
             self.cache.as_deref(),
-        ) {
-            Ok(s) => Ok(Arc::new(s)),
-            Err(problems) => Err(Error::Invalid(Problems(problems))),
-        }
+        )
     }
 }
 
@@ -401,10 +398,20 @@ async fn build(
     cache: Option<&FileCache>,
 ) -> Result<Arc<Snapshot>> {
     let (directory, inputs) = read_inputs(backend, commit, directory, previous, cache).await?;
-    match assemble(commit, directory, inputs, previous, cache) {
-        Ok(s) => Ok(Arc::new(s)),
-        Err(problems) => Err(Error::Invalid(Problems(problems))),
-    }
+    finish(commit, directory, inputs, previous, cache)
+}
+
+/// [`assemble`], with this crate's error.
+fn finish(
+    commit: ObjectId,
+    directory: String,
+    inputs: Vec<Input>,
+    previous: Option<&Snapshot>,
+    cache: Option<&FileCache>,
+) -> Result<Arc<Snapshot>> {
+    assemble(commit, directory, inputs, previous, cache)
+        .map(Arc::new)
+        .map_err(|problems| Error::Invalid(Problems(problems)))
 }
 
 /// Lists the environment's files and reads the ones that must be parsed.

@@ -123,23 +123,19 @@ async fn snapshot_of(env: &Env, branch: &str) -> Result<Arc<Snapshot>, Status> {
         .sync
         .head(branch)
         .ok_or_else(|| Status::unavailable("the environment has no state to serve yet"))?;
-    let previous = env
-        .snapshots
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(branch)
-        .cloned();
-    if let Some(prev) = previous.as_ref().filter(|p| p.commit() == head) {
-        return Ok(prev.clone());
+    let last = || {
+        env.snapshots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(branch)
+            .cloned()
+    };
+    if let Some(prev) = last().filter(|p| p.commit() == head) {
+        return Ok(prev);
     }
     let _one_build = env.building.lock().await;
     // Another request may have built it while this one waited.
-    let previous = env
-        .snapshots
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(branch)
-        .cloned();
+    let previous = last();
     if let Some(prev) = previous.as_ref().filter(|p| p.commit() == head) {
         return Ok(prev.clone());
     }

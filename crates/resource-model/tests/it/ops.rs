@@ -1096,6 +1096,34 @@ async fn an_invalid_head_is_not_written_over() {
     );
 }
 
+/// Plans each operation with `shared` (whose cache the earlier ones filled) and with a fresh
+/// target, asserts that the plans are the same, and commits them; the new head.
+async fn plan_alike_and_commit(
+    b: &dyn GitBackend,
+    mut head: ObjectId,
+    shared: &Arc<WriteTarget>,
+    steps: impl IntoIterator<Item = Operation>,
+) -> ObjectId {
+    for op in steps {
+        let ctx = WriteContext {
+            backend: b,
+            head: Some(head),
+            base: None,
+        };
+        let cached = ResourceWrite::new(shared.clone(), op.clone())
+            .plan(ctx)
+            .await
+            .unwrap();
+        let fresh = ResourceWrite::new(target(""), op).plan(ctx).await.unwrap();
+        assert_eq!(cached, fresh);
+        let Plan::Commit { changes, .. } = cached else {
+            panic!("every step changes something")
+        };
+        head = commit(b, Some(head), changes).await;
+    }
+    head
+}
+
 #[tokio::test]
 async fn cached_files_give_the_same_plans() {
     let b = backend();
@@ -1103,7 +1131,7 @@ async fn cached_files_give_the_same_plans() {
     for n in 0..20 {
         text.push_str(&format!("  - key: f{n}\n    name: F{n}\n"));
     }
-    let mut head = commit_files(&b, None, &[("team/features.yaml", &text)]).await;
+    let head = commit_files(&b, None, &[("team/features.yaml", &text)]).await;
     let shared = target("");
     let mut steps: Vec<Operation> = Vec::new();
     for n in 0..6 {
@@ -1123,23 +1151,7 @@ async fn cached_files_give_the_same_plans() {
             key: format!("f{}", n + 10),
         });
     }
-    for op in steps {
-        let ctx = WriteContext {
-            backend: &b,
-            head: Some(head),
-            base: None,
-        };
-        let cached = ResourceWrite::new(shared.clone(), op.clone())
-            .plan(ctx)
-            .await
-            .unwrap();
-        let fresh = ResourceWrite::new(target(""), op).plan(ctx).await.unwrap();
-        assert_eq!(cached, fresh);
-        let Plan::Commit { changes, .. } = cached else {
-            panic!()
-        };
-        head = commit(&b, Some(head), changes).await;
-    }
+    let head = plan_alike_and_commit(&b, head, &shared, steps).await;
     assert!(!shared.cache.is_empty());
     Snapshot::build(&b, head, "").await.unwrap();
 }
@@ -1227,7 +1239,7 @@ async fn after_a_cold_build_with_the_cache_writes_give_the_same_plans() {
     }
     team.push_str("---\n# second document\nnamespace: team\nsegments:\n  - key: s\n    name: S\n    match_type: ALL_MATCH_TYPE\n");
     let other = "{\"namespace\": \"other\", \"flags\": [{\"key\": \"o\", \"name\": \"O\"}]}\n";
-    let mut head = commit_files(
+    let head = commit_files(
         &b,
         None,
         &[
@@ -1264,23 +1276,7 @@ async fn after_a_cold_build_with_the_cache_writes_give_the_same_plans() {
             segment: Segment::new("t", "T"),
         },
     ];
-    for op in steps {
-        let ctx = WriteContext {
-            backend: &b,
-            head: Some(head),
-            base: None,
-        };
-        let cached = ResourceWrite::new(shared.clone(), op.clone())
-            .plan(ctx)
-            .await
-            .unwrap();
-        let fresh = ResourceWrite::new(target(""), op).plan(ctx).await.unwrap();
-        assert_eq!(cached, fresh);
-        let Plan::Commit { changes, .. } = cached else {
-            panic!()
-        };
-        head = commit(&b, Some(head), changes).await;
-    }
+    let head = plan_alike_and_commit(&b, head, &shared, steps).await;
     let after = Snapshot::build(&b, head, "").await.unwrap();
     assert_eq!(after.flag("team", "f3").unwrap().name, "Changed");
     assert!(after.flag("team", "f7").is_none() && after.flag("other", "p").is_some());
