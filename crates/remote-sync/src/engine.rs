@@ -185,9 +185,9 @@ impl SyncedStorage {
         if let Some(known) = inner.backend.resolve(&self.tracking(&branch)?).await? {
             self.remember_remote(known);
         }
-        match self.fetch_now().await {
+        match self.fetch_quietly().await {
             Ok(_) => {
-                self.reconcile(&branch).await?;
+                self.reconcile_after_fetch().await?;
                 self.set_status(|s| s.phase = Phase::Ready);
                 Ok(())
             }
@@ -428,9 +428,21 @@ impl SyncedStorage {
                 self.id()
             )));
         }
-        self.fetch_now().await?;
+        self.fetch_quietly().await?;
+        self.reconcile_after_fetch().await
+    }
+
+    /// [`Self::reconcile`] of the storage's branch after [`Self::fetch_quietly`]: the heads
+    /// are published once, at the end, so the snapshot rebuild that a publication starts does
+    /// not compete with the reconciliation for the object store (S1 in BENCHMARKS.md). When
+    /// reconciling fails, what was fetched is published all the same.
+    async fn reconcile_after_fetch(&self) -> Result<()> {
         let branch = self.inner.opts.branch.clone();
-        self.reconcile(&branch).await
+        let reconciled = self.reconcile(&branch).await;
+        if reconciled.is_err() {
+            self.publish().await?;
+        }
+        reconciled
     }
 
     fn count_sync(&self, started: Instant, ok: bool) {
@@ -447,8 +459,16 @@ impl SyncedStorage {
     }
 
     /// One fetch: lists the remote's references, downloads what is missing, moves the
-    /// remote-tracking references (pruning the ones the remote no longer has).
+    /// remote-tracking references (pruning the ones the remote no longer has), and publishes
+    /// the served heads.
     async fn fetch_now(&self) -> Result<bool> {
+        let downloaded = self.fetch_quietly().await?;
+        self.publish().await?;
+        Ok(downloaded)
+    }
+
+    /// [`Self::fetch_now`] without publishing: the caller publishes.
+    async fn fetch_quietly(&self) -> Result<bool> {
         let Some(remote) = self.inner.opts.remote.clone() else {
             return Ok(false);
         };
@@ -500,7 +520,6 @@ impl SyncedStorage {
                         s.last_error = None;
                     }
                 });
-                self.publish().await?;
             }
             Err(e) => {
                 warn!(storage = %self.id(), remote = %remote.display, error = %e, "sync failed");

@@ -236,3 +236,51 @@ async fn local_commits_that_fast_forward_are_pushed_and_diverged_ones_are_report
     cancel.cancel();
     runner.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_refresh_fetched_is_served_when_pushing_a_local_commit_then_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = BareRemote::new();
+    remote.cli_commit("main", &[("a", Some("1"))], "first");
+    let repo = dir.path().join("repo");
+    test_support::git(
+        &[
+            "clone",
+            "-q",
+            remote.path().to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let server = GitHttpServer::builder(remote.project_root()).start();
+    let backend = Arc::new(LocalBackend::open(LocalOptions::new(&repo, "main")).unwrap());
+    let s = SyncedStorage::start(
+        backend,
+        options(Some(Remote::anonymous(
+            server.url(test_support::REMOTE_DIR_NAME),
+        ))),
+    )
+    .await
+    .unwrap();
+    // Another user pushes; a user of the repository on disk pulls it and commits on top, so
+    // the next Refresh fetches the other user's commit and then pushes the local one, which
+    // a hook refuses.
+    let theirs = oid(&remote.cli_commit("main", &[("c", Some("3"))], "theirs"));
+    let url = remote.path().to_str().unwrap();
+    test_support::git(&["pull", "-q", "--ff-only", url, "main"], &repo);
+    std::fs::write(repo.join("d"), "4").unwrap();
+    test_support::git(&["add", "d"], &repo);
+    test_support::git(&["commit", "-qm", "local"], &repo);
+    remote.install_hook(
+        "pre-receive",
+        "#!/bin/sh\necho 'main is protected' >&2\nexit 1\n",
+    );
+    let r = s.refresh().await;
+    assert!(r.is_err(), "the push of the local commit is refused: {r:?}");
+    assert_eq!(
+        s.head("main"),
+        Some(theirs),
+        "the fetched head is served although the reconciliation failed"
+    );
+    assert_eq!(remote.head("main").map(|h| oid(&h)), Some(theirs));
+}
