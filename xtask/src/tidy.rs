@@ -103,6 +103,8 @@ const UNSAFE_CODE_ALLOWED: &[&str] = &[
     // Process-wide libgit2 settings (`git2::opts` setters are `unsafe fn`) and glibc's
     // `malloc_trim`.
     "crates/git2-support/src/global.rs",
+    // setpriority(2) for the snapshot build threads.
+    "crates/storage-grpc/src/background.rs",
 ];
 
 /// Files outside tests that may call `expose_secret()`: where a credential is handed to

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use config_model::FetchPolicy;
 use git_backend::{
-    DynBackend, Expected, GitBackendExt, ObjectId, Plan, PushUpdate, RefName, RefUpdate, Signature,
-    WriteContext, WriteOp,
+    DynBackend, Expected, GitBackendExt, ObjectId, Plan, PushUpdate, RefName, RefUpdate, RefsState,
+    Signature, WriteContext, WriteOp,
 };
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
@@ -244,7 +244,8 @@ impl SyncedStorage {
                 }
                 changed = refs.changed() => {
                     if changed.is_err() { break; }
-                    if let Err(e) = self.on_local_change().await {
+                    let state = refs.borrow_and_update().clone();
+                    if let Err(e) = self.on_local_change(&state).await {
                         debug!(storage = %self.inner.opts.storage_id, error = %e, "handling a local reference change failed");
                     }
                 }
@@ -487,17 +488,22 @@ impl SyncedStorage {
                 .fetch(&remote, &self.refspecs(), true)
                 .await?;
             debug!(changes = changes.len(), "fetched");
-            // The remote-tracking reference now holds what the remote advertised.
+            // The remote-tracking reference now holds what the remote advertised (read back
+            // only when the fetch did not move it).
             let tracking = format!("refs/remotes/{ORIGIN}/{}", self.inner.opts.branch);
-            if let Some(head) = self
-                .inner
-                .backend
-                .list_refs(&tracking)
-                .await?
-                .into_iter()
-                .find(|r| r.name.as_str() == tracking)
-            {
-                self.remember_remote(head.target);
+            let head = match changes.iter().find(|c| c.name.as_str() == tracking) {
+                Some(change) => change.new,
+                None => self
+                    .inner
+                    .backend
+                    .list_refs(&tracking)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.name.as_str() == tracking)
+                    .map(|r| r.target),
+            };
+            if let Some(head) = head {
+                self.remember_remote(head);
             }
             Ok::<_, SyncError>(!changes.is_empty())
         }
@@ -546,8 +552,7 @@ impl SyncedStorage {
         let b = &self.inner.backend;
         let local_ref = RefName::branch(branch)?;
         let tracking = self.tracking(branch)?;
-        let local = b.resolve(&local_ref).await?;
-        let served = b.resolve(&tracking).await?;
+        let (local, served) = tokio::try_join!(b.resolve(&local_ref), b.resolve(&tracking))?;
         let mut divergence = None;
         match (local, served) {
             (None, None) => {
@@ -573,7 +578,11 @@ impl SyncedStorage {
             }
             (Some(l), Some(r)) if l == r => {}
             (Some(l), Some(r)) => {
-                if b.is_ancestor(l, r).await? {
+                // The usual case, the remote one commit ahead, is read off that commit's
+                // parents: cheaper than a walk of the history.
+                let ahead =
+                    b.commit_info(r).await?.parents.contains(&l) || b.is_ancestor(l, r).await?;
+                if ahead {
                     let moved = b
                         .update_ref(RefUpdate {
                             name: local_ref,
@@ -844,8 +853,9 @@ impl SyncedStorage {
         Ok(())
     }
 
-    /// A local reference changed (e.g. `git commit` in the repository on disk).
-    async fn on_local_change(&self) -> Result<()> {
+    /// References changed (e.g. `git commit` in the repository on disk, or this storage's own
+    /// fetch or reconciliation); `refs` is the backend's new state.
+    async fn on_local_change(&self, refs: &RefsState) -> Result<()> {
         if self.inner.opts.remote.is_none() {
             self.publish().await?;
             return Ok(());
@@ -854,15 +864,25 @@ impl SyncedStorage {
             return Ok(());
         }
         let branch = self.inner.opts.branch.clone();
-        let local = self.inner.backend.branch_head(&branch).await?;
+        let at = |name: Result<RefName>| name.ok().and_then(|n| refs.refs.get(&n).copied());
+        let local = at(RefName::branch(&branch).map_err(SyncError::from));
+        let tracking = at(self.tracking(&branch));
         let served = self.head(&branch);
+        let diverged = self.status().divergence.is_some();
+        if local.is_none() || (local == served && !diverged) {
+            return Ok(());
+        }
+        if local == tracking && !diverged {
+            // Nothing to reconcile (typically this storage's own fetch and reconciliation,
+            // which publishes when it ends; or a `git pull` in the repository on disk): the
+            // served heads are brought up to date, without waiting for writes.
+            self.publish().await?;
+            return Ok(());
+        }
         // A recorded divergence is looked at again too: moving the local branch to the
         // remote's head is how a user resolves it, and writes wait for that.
-        if local.is_some() && (local != served || self.status().divergence.is_some()) {
-            let _w = self.inner.write_lock.lock().await;
-            self.reconcile(&branch).await?;
-        }
-        Ok(())
+        let _w = self.inner.write_lock.lock().await;
+        self.reconcile(&branch).await
     }
 
     // ------------------------------------------------------------------------------ suspend

@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+mod background;
 mod convert;
 pub mod core_convert;
 mod environments;

@@ -197,6 +197,16 @@ async fn changed_paths(
     if from == to {
         return Ok(Vec::new());
     }
+    // The usual case, one commit on top of `from`: one comparison of trees.
+    if backend.commit_info(to).await?.parents == [from] {
+        let paths: BTreeSet<String> = backend
+            .diff(Some(from), to)
+            .await?
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
+        return Ok(paths.into_iter().collect());
+    }
     if backend.is_ancestor(from, to).await.unwrap_or(false) {
         let commits = backend
             .log(
