@@ -19,6 +19,13 @@ pub struct GlobalOptions {
     /// beyond it). libgit2's default (8 GiB, one window per pack) lets the resident size grow
     /// with every pack that is read; this keeps it bounded.
     pub pack_mapped_limit_bytes: usize,
+    /// Most bytes of parsed objects (commits and trees; blobs are never cached) that libgit2
+    /// keeps in its object caches, all repositories together. libgit2's default, 256 MiB, is
+    /// reached only slowly: every commit adds new trees, and a long-lived handle (the pooled
+    /// ones) keeps what it parsed until the limit evicts it, so the resident size of a server
+    /// taking writes crept up for hours. The trees read again and again (a root tree, the
+    /// directories of a snapshot) fit many times in the bound.
+    pub object_cache_bytes: usize,
 }
 
 impl Default for GlobalOptions {
@@ -27,6 +34,7 @@ impl Default for GlobalOptions {
             timeout: Duration::from_secs(30),
             pack_window_bytes: 4 << 20,
             pack_mapped_limit_bytes: 16 << 20,
+            object_cache_bytes: 16 << 20,
         }
     }
 }
@@ -48,6 +56,8 @@ pub fn configure(options: GlobalOptions) {
             let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 1 << 20);
             let _ = git2::opts::set_mwindow_size(options.pack_window_bytes);
             let _ = git2::opts::set_mwindow_mapped_limit(options.pack_mapped_limit_bytes);
+            let cache = isize::try_from(options.object_cache_bytes).unwrap_or(isize::MAX);
+            let _ = git2::opts::set_cache_max_size(cache);
         }
     });
 }

@@ -34,6 +34,15 @@ async fn settled_rss(p: &Process) -> Result<u64> {
     }
 }
 
+/// `RssAnon`, `RssFile` and `RssShmem` of `p`, in KiB.
+fn rss_parts(p: &Process) -> Result<[u64; 3]> {
+    Ok([
+        p.status_kib("RssAnon")?,
+        p.status_kib("RssFile")?,
+        p.status_kib("RssShmem")?,
+    ])
+}
+
 pub(super) async fn rss(ctx: &mut Ctx) -> Result<Vec<Figure>> {
     let repo = ctx.repo10k()?;
     let rounds = ctx.scale.pick(3, 2);
@@ -104,6 +113,7 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
     let start_rss = server.rss_kib()?;
     let mut points = vec![(0.0, start_rss as f64 / MIB)];
     let mut at_first = 0;
+    let mut parts_first = [0; 3];
     let t = Instant::now();
     let (mut window, mut window_p50) = (Latencies::new(), Vec::new());
     for i in 1..=total {
@@ -131,11 +141,13 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
             points.push((i as f64, rss as f64 / MIB));
             if i == first {
                 at_first = rss;
+                parts_first = rss_parts(&server)?;
             }
         }
     }
     let elapsed = t.elapsed();
     let at_end = server.rss_kib()?;
+    let parts_end = rss_parts(&server)?;
     let growth = (at_end as f64 - at_first as f64) / MIB;
     charts.growth(
         "growth-m2.svg",
@@ -160,6 +172,13 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
         start_rss as f64 / MIB,
         at_first as f64 / MIB,
         at_end as f64 / MIB
+    ));
+    let part = |i: usize| (parts_end[i] as f64 - parts_first[i] as f64) / MIB;
+    f = f.note(format!(
+        "the growth by kind of page (/proc/<pid>/status): RssAnon (heap) {:+.1} MiB, RssFile {:+.1} MiB, RssShmem {:+.1} MiB (pack files of the memory backend's scratch directory mapped by libgit2, up to its 16 MiB mapped limit; the bench keeps its scratch directories on tmpfs when /dev/shm is writable, and then those pages count as shared memory rather than page cache)",
+        part(0),
+        part(1),
+        part(2)
     ));
     f = f.note(format!(
         "UpdateResource p50 per 1,000 writes (ms): {}",
