@@ -284,3 +284,45 @@ async fn what_a_refresh_fetched_is_served_when_pushing_a_local_commit_then_fails
     );
     assert_eq!(remote.head("main").map(|h| oid(&h)), Some(theirs));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_git_pull_in_the_repository_on_disk_is_served_without_a_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = BareRemote::new();
+    remote.cli_commit("main", &[("a", Some("1"))], "first");
+    let repo = dir.path().join("repo");
+    test_support::git(
+        &[
+            "clone",
+            "-q",
+            remote.path().to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let backend = Arc::new(LocalBackend::open(LocalOptions::new(&repo, "main")).unwrap());
+    let mut opts = options(Some(Remote::anonymous(remote.file_url())));
+    // Only the reference change can bring the new head within the test's time.
+    opts.poll_interval = std::time::Duration::from_secs(3600);
+    let s = SyncedStorage::start(backend, opts).await.unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let runner = {
+        let s = s.clone();
+        let c = cancel.clone();
+        tokio::spawn(async move { s.run(c).await })
+    };
+    // Another user pushes; a user of the repository on disk pulls it: the local branch and
+    // the remote-tracking reference both move, so there is nothing to reconcile, only the
+    // served head to bring up to date.
+    let theirs = oid(&remote.cli_commit("main", &[("c", Some("3"))], "theirs"));
+    test_support::git(&["pull", "-q", "--ff-only", "origin", "main"], &repo);
+    eventually(15, "the pulled commit is served", || {
+        let h = s.head("main");
+        async move { h == Some(theirs) }
+    })
+    .await;
+    let status = s.status();
+    assert!(status.divergence.is_none(), "{status:?}");
+    cancel.cancel();
+    runner.await.unwrap();
+}
