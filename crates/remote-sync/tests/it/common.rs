@@ -106,3 +106,43 @@ where
     }
     panic!("timed out after {secs}s waiting for: {what}");
 }
+
+/// A bare remote whose `main` has one commit (`a` = `1`), and a clone of it at `<dir>/repo`, as
+/// a user of the repository on disk has it. Returns the remote, the clone's path and the
+/// `local` backend on the clone.
+pub(crate) fn remote_and_clone(
+    dir: &std::path::Path,
+) -> (test_support::BareRemote, std::path::PathBuf, DynBackend) {
+    let remote = test_support::BareRemote::new();
+    remote.cli_commit("main", &[("a", Some("1"))], "first");
+    let repo = dir.join("repo");
+    test_support::git(
+        &[
+            "clone",
+            "-q",
+            remote.path().to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+        dir,
+    );
+    let backend =
+        git_backend_local::LocalBackend::open(git_backend_local::LocalOptions::new(&repo, "main"))
+            .unwrap();
+    (remote, repo, Arc::new(backend))
+}
+
+/// Runs the sync loop of `s` until the returned token is cancelled.
+pub(crate) fn run_loop(
+    s: &SyncedStorage,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let runner = {
+        let s = s.clone();
+        let c = cancel.clone();
+        tokio::spawn(async move { s.run(c).await })
+    };
+    (cancel, runner)
+}

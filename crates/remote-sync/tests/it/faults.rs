@@ -162,28 +162,11 @@ async fn suspend_stops_sync_and_writes_and_resume_restarts_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn local_commits_that_fast_forward_are_pushed_and_diverged_ones_are_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = BareRemote::new();
-    remote.cli_commit("main", &[("a", Some("1"))], "first");
-    let repo = dir.path().join("repo");
-    test_support::git(
-        &[
-            "clone",
-            "-q",
-            remote.path().to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    let backend = Arc::new(LocalBackend::open(LocalOptions::new(&repo, "main")).unwrap());
+    let (remote, repo, backend) = remote_and_clone(dir.path());
     let s = SyncedStorage::start(backend, options(Some(Remote::anonymous(remote.file_url()))))
         .await
         .unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let runner = {
-        let s = s.clone();
-        let c = cancel.clone();
-        tokio::spawn(async move { s.run(c).await })
-    };
+    let (cancel, runner) = run_loop(&s);
     // A user commits in the repository on disk: it fast-forwards the remote, so it is pushed.
     std::fs::write(repo.join("b"), "2").unwrap();
     test_support::git(&["add", "b"], &repo);
@@ -240,20 +223,8 @@ async fn local_commits_that_fast_forward_are_pushed_and_diverged_ones_are_report
 #[tokio::test(flavor = "multi_thread")]
 async fn what_a_refresh_fetched_is_served_when_pushing_a_local_commit_then_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = BareRemote::new();
-    remote.cli_commit("main", &[("a", Some("1"))], "first");
-    let repo = dir.path().join("repo");
-    test_support::git(
-        &[
-            "clone",
-            "-q",
-            remote.path().to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let (remote, repo, backend) = remote_and_clone(dir.path());
     let server = GitHttpServer::builder(remote.project_root()).start();
-    let backend = Arc::new(LocalBackend::open(LocalOptions::new(&repo, "main")).unwrap());
     let s = SyncedStorage::start(
         backend,
         options(Some(Remote::anonymous(
@@ -288,29 +259,12 @@ async fn what_a_refresh_fetched_is_served_when_pushing_a_local_commit_then_fails
 #[tokio::test(flavor = "multi_thread")]
 async fn a_git_pull_in_the_repository_on_disk_is_served_without_a_refresh() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = BareRemote::new();
-    remote.cli_commit("main", &[("a", Some("1"))], "first");
-    let repo = dir.path().join("repo");
-    test_support::git(
-        &[
-            "clone",
-            "-q",
-            remote.path().to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    let backend = Arc::new(LocalBackend::open(LocalOptions::new(&repo, "main")).unwrap());
+    let (remote, repo, backend) = remote_and_clone(dir.path());
     let mut opts = options(Some(Remote::anonymous(remote.file_url())));
     // Only the reference change can bring the new head within the test's time.
     opts.poll_interval = std::time::Duration::from_secs(3600);
     let s = SyncedStorage::start(backend, opts).await.unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let runner = {
-        let s = s.clone();
-        let c = cancel.clone();
-        tokio::spawn(async move { s.run(c).await })
-    };
+    let (cancel, runner) = run_loop(&s);
     // Another user pushes; a user of the repository on disk pulls it: the local branch and
     // the remote-tracking reference both move, so there is nothing to reconcile, only the
     // served head to bring up to date.

@@ -145,12 +145,7 @@ async fn commits_made_on_disk_by_another_program_are_served() {
             .unwrap(),
     );
     let s = SyncedStorage::start(backend, options(None)).await.unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let runner = {
-        let s = s.clone();
-        let c = cancel.clone();
-        tokio::spawn(async move { s.run(c).await })
-    };
+    let (cancel, runner) = run_loop(&s);
     // Subscribed before the commit, so the change cannot be missed.
     let heads = s.subscribe();
     std::fs::write(repo.join("f.yaml"), "2").unwrap();

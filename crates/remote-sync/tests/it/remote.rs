@@ -196,12 +196,7 @@ async fn refresh_and_polling_pick_up_another_users_push() {
             "an unchanged remote is a no-op"
         );
         // Polling (every 1s, jittered) without any call.
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let runner = {
-            let s = s.clone();
-            let c = cancel.clone();
-            tokio::spawn(async move { s.run(c).await })
-        };
+        let (cancel, runner) = run_loop(&s);
         let next = oid(&served
             .remote
             .cli_commit("main", &[("b", Some("2"))], "theirs 2"));

@@ -139,19 +139,7 @@ async fn a_local_repository_with_nothing_unpushed_follows_a_rewritten_remote_als
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unpushed_local_commit_on_a_rewritten_remote_is_a_divergence_until_resolved() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = BareRemote::new();
-    remote.cli_commit("main", &[("a", Some("1"))], "first");
-    let repo = dir.path().join("repo");
-    test_support::git(
-        &[
-            "clone",
-            "-q",
-            remote.path().to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    let backend = Arc::new(LocalBackend::open(LocalOptions::new(&repo, "main")).unwrap());
+    let (remote, repo, backend) = remote_and_clone(dir.path());
     let s = SyncedStorage::start(backend, options(Some(Remote::anonymous(remote.file_url()))))
         .await
         .unwrap();
