@@ -33,8 +33,11 @@ pub trait GitBackend: Debug + Send + Sync + 'static {
     async fn update_ref(&self, update: RefUpdate) -> Result<()>;
 
     /// Every change of the references, as a stream of states: the receiver always holds the
-    /// latest state (intermediate states may be skipped). Changes made by other programs (for
-    /// a repository on disk) are observed too, within seconds.
+    /// latest state (intermediate states may be skipped). A change made through this backend
+    /// ([`GitBackend::update_ref`], a fetch, ...) is in the state by the time the call that
+    /// made it returns, so callers may read references from the state instead of asking the
+    /// backend. Changes made by other programs (for a repository on disk) are observed too,
+    /// within seconds, or at once with [`GitBackend::refresh_refs`].
     fn subscribe(&self) -> watch::Receiver<RefsState>;
 
     /// Re-reads the references now (to notice changes made by other programs at once) and

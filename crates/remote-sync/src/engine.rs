@@ -357,18 +357,25 @@ impl SyncedStorage {
         } else {
             "refs/heads/".to_owned()
         };
-        let refs = self.inner.backend.list_refs(&prefix).await?;
-        let mut branches: BTreeMap<String, ObjectId> = refs
-            .into_iter()
-            .filter_map(|r| {
-                let name = r.name.as_str().strip_prefix(&prefix)?.to_owned();
-                self.tracked(&name).then_some((name, r.target))
+        // The backend's references state holds every change made through it by the time the
+        // call returns (and other programs' changes once observed), so publishing costs no
+        // call to the backend.
+        let state = self.inner.backend.subscribe().borrow().clone();
+        let mut branches: BTreeMap<String, ObjectId> = state
+            .refs
+            .iter()
+            .filter_map(|(name, target)| {
+                let name = name.as_str().strip_prefix(&prefix)?.to_owned();
+                self.tracked(&name).then_some((name, *target))
             })
             .collect();
         let own = &self.inner.opts.branch;
+        let own_local = RefName::branch(own)
+            .ok()
+            .and_then(|n| state.refs.get(&n).copied());
         if self.inner.opts.remote.is_some()
             && !branches.contains_key(own)
-            && let Some(local) = self.inner.backend.branch_head(own).await?
+            && let Some(local) = own_local
         {
             // The remote lost the branch (deleted, or pruned by a fetch): the last state the
             // storage has stays served until it is pushed again, never "no state".

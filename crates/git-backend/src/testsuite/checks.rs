@@ -610,6 +610,17 @@ pub async fn subscribers_see_reference_changes<H: Harness>(h: Arc<H>) {
     .await
     .expect("the subscriber saw refs/heads/main move within 15s");
     assert!(rx.borrow().version > start);
+    // A change made through the backend is in the state when the call returns.
+    let c2 = commit(&*b, Some(c), vec![put("f", "2")], "2").await;
+    set_branch(&*b, "main", c2, Some(c)).await;
+    assert_eq!(
+        b.subscribe()
+            .borrow()
+            .refs
+            .get(&RefName::branch("main").unwrap()),
+        Some(&c2),
+        "the state holds the update as soon as update_ref returned"
+    );
 }
 
 /// Reads run while commits are made.

@@ -157,11 +157,13 @@ pub async fn another_users_push_is_fetched<H: Harness>(h: Arc<H>) {
             kind.name()
         );
         b.fetch(&r.remote(), &tracking(), true).await.unwrap();
+        let theirs_ref = RefName::remote_tracking("origin", "main").unwrap();
+        assert_eq!(b.resolve(&theirs_ref).await.unwrap(), Some(theirs));
         assert_eq!(
-            b.resolve(&RefName::remote_tracking("origin", "main").unwrap())
-                .await
-                .unwrap(),
-            Some(theirs)
+            b.subscribe().borrow().refs.get(&theirs_ref),
+            Some(&theirs),
+            "{}: the references state holds what the fetch moved when it returns",
+            kind.name()
         );
         assert!(b.is_ancestor(c1, theirs).await.unwrap());
         let rebased = commit(&*b, Some(theirs), vec![put("ours.yaml", "2")], "2 again").await;
