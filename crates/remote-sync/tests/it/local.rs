@@ -187,3 +187,37 @@ async fn suspend_needs_a_remote() {
     let out = s.refresh().await.unwrap();
     assert!(!out.changed);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_right_after_a_commit_on_disk_builds_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    test_support::git(
+        &["init", "-q", "-b", "main", repo.to_str().unwrap()],
+        dir.path(),
+    );
+    std::fs::write(repo.join("f.yaml"), "1").unwrap();
+    test_support::git(&["add", "."], &repo);
+    test_support::git(&["commit", "-qm", "first"], &repo);
+    let backend = std::sync::Arc::new(
+        git_backend_local::LocalBackend::open(git_backend_local::LocalOptions::new(&repo, "main"))
+            .unwrap(),
+    );
+    let s = SyncedStorage::start(backend, options(None)).await.unwrap();
+    for round in 0..5 {
+        // Another program commits, and a write follows at once: the storage may not have
+        // noticed the commit yet, and its write must build on it all the same.
+        std::fs::write(repo.join("g.yaml"), format!("{round}")).unwrap();
+        test_support::git(&["add", "."], &repo);
+        test_support::git(&["commit", "-qm", "theirs"], &repo);
+        let theirs = oid(&test_support::git(&["rev-parse", "HEAD"], &repo));
+        let ours = write(&s, "f.yaml", &format!("ours {round}"), None)
+            .await
+            .unwrap()
+            .revision
+            .unwrap();
+        let info = s.backend().commit_info(ours).await.unwrap();
+        assert_eq!(info.parents, vec![theirs], "round {round}: nothing is lost");
+        assert_eq!(s.head("main"), Some(ours));
+    }
+}
