@@ -934,3 +934,57 @@ async fn packs_left_by_fetches_are_merged() {
         );
     }
 }
+
+/// Reads on a store with nothing in memory run on pooled handles, beside pack merges that
+/// delete the packs those handles listed: every read must still find its objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_during_pack_merges_find_their_objects() {
+    // Every commit is compacted at once (nothing stays in memory) and packs are merged as
+    // soon as there are more than two.
+    let b = Arc::new(new_backend(options(1, 2, None)));
+    let mut head = commit(&b, None, vec![put("f", "0")], "0").await;
+    move_ref(&b, &main_ref(), None, head).await;
+    let first = head;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for r in 0..3 {
+        let b = b.clone();
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let head = b.resolve(&main_ref()).await.unwrap().unwrap();
+                for (commit, path) in [(first, "f"), (head, "f")] {
+                    let text = b
+                        .read_to_string(commit, path)
+                        .await
+                        .unwrap_or_else(|e| panic!("reader {r}: reading {path} at {commit}: {e}"));
+                    assert!(text.is_some(), "reader {r}: {path} missing at {commit}");
+                }
+                b.list_tree(head, None, true)
+                    .await
+                    .unwrap_or_else(|e| panic!("reader {r}: listing {head}: {e}"));
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    for i in 1..80 {
+        let next = commit(
+            &b,
+            Some(head),
+            vec![put("f", &i.to_string()), put(&format!("g{i}"), "x")],
+            "w",
+        )
+        .await;
+        move_ref(&b, &main_ref(), Some(head), next).await;
+        head = next;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for r in readers {
+        total += r.await.unwrap();
+    }
+    assert!(total > 0);
+    assert_eq!(b.list_tree(head, None, true).await.unwrap().len(), 80);
+}
