@@ -973,7 +973,7 @@ async fn reads_during_pack_merges_find_their_objects() {
         let next = commit(
             &b,
             Some(head),
-            vec![put("f", &i.to_string()), put(&format!("g{i}"), "x")],
+            vec![put("f", i.to_string()), put(&format!("g{i}"), "x")],
             "w",
         )
         .await;
