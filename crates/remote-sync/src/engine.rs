@@ -495,20 +495,17 @@ impl SyncedStorage {
                 .fetch(&remote, &self.refspecs(), true)
                 .await?;
             debug!(changes = changes.len(), "fetched");
-            // The remote-tracking reference now holds what the remote advertised (read back
-            // only when the fetch did not move it).
-            let tracking = format!("refs/remotes/{ORIGIN}/{}", self.inner.opts.branch);
-            let head = match changes.iter().find(|c| c.name.as_str() == tracking) {
-                Some(change) => change.new,
-                None => self
-                    .inner
-                    .backend
-                    .list_refs(&tracking)
-                    .await?
-                    .into_iter()
-                    .find(|r| r.name.as_str() == tracking)
-                    .map(|r| r.target),
-            };
+            // The remote-tracking reference now holds what the remote advertised; the
+            // backend's references state has it when the fetch returns.
+            let tracking = self.tracking(&self.inner.opts.branch)?;
+            let head = self
+                .inner
+                .backend
+                .subscribe()
+                .borrow()
+                .refs
+                .get(&tracking)
+                .copied();
             if let Some(head) = head {
                 self.remember_remote(head);
             }
@@ -871,9 +868,8 @@ impl SyncedStorage {
             return Ok(());
         }
         let branch = self.inner.opts.branch.clone();
-        let at = |name: Result<RefName>| name.ok().and_then(|n| refs.refs.get(&n).copied());
-        let local = at(RefName::branch(&branch).map_err(SyncError::from));
-        let tracking = at(self.tracking(&branch));
+        let local = refs.refs.get(&RefName::branch(&branch)?).copied();
+        let tracking = refs.refs.get(&self.tracking(&branch)?).copied();
         let served = self.head(&branch);
         let diverged = self.status().divergence.is_some();
         if local.is_none() || (local == served && !diverged) {

@@ -185,7 +185,8 @@ impl WriteOp for FileCommit {
 }
 
 /// Paths changed from `from` to `to`: the union over the commits in between when `from` is an
-/// ancestor, the difference of the two trees otherwise.
+/// ancestor, the difference of the two trees otherwise (and for one commit, where the two are
+/// the same).
 async fn changed_paths(
     backend: &DynBackend,
     from: Option<ObjectId>,
@@ -197,17 +198,10 @@ async fn changed_paths(
     if from == to {
         return Ok(Vec::new());
     }
-    // The usual case, one commit on top of `from`: one comparison of trees.
-    if backend.commit_info(to).await?.parents == [from] {
-        let paths: BTreeSet<String> = backend
-            .diff(Some(from), to)
-            .await?
-            .into_iter()
-            .map(|d| d.path)
-            .collect();
-        return Ok(paths.into_iter().collect());
-    }
-    if backend.is_ancestor(from, to).await.unwrap_or(false) {
+    // One commit on top of `from` (the usual case) is the difference of the two trees: one
+    // backend call instead of walking the history.
+    let one_on_top = backend.commit_info(to).await?.parents == [from];
+    if !one_on_top && backend.is_ancestor(from, to).await.unwrap_or(false) {
         let commits = backend
             .log(
                 to,

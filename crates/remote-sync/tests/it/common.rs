@@ -146,3 +146,17 @@ pub(crate) fn run_loop(
     };
     (cancel, runner)
 }
+
+/// A repository on disk at `<dir>/repo` whose `main` has one commit (`f.yaml` = `1`), as
+/// another program made it, and the `local` backend on it.
+pub(crate) fn repo_with_one_commit(dir: &std::path::Path) -> (std::path::PathBuf, DynBackend) {
+    let repo = dir.join("repo");
+    test_support::git(&["init", "-q", "-b", "main", repo.to_str().unwrap()], dir);
+    std::fs::write(repo.join("f.yaml"), "1").unwrap();
+    test_support::git(&["add", "."], &repo);
+    test_support::git(&["commit", "-qm", "first"], &repo);
+    let backend =
+        git_backend_local::LocalBackend::open(git_backend_local::LocalOptions::new(&repo, "main"))
+            .unwrap();
+    (repo, Arc::new(backend))
+}

@@ -132,18 +132,7 @@ async fn writes_are_serialised_and_none_is_lost() {
 #[tokio::test(flavor = "multi_thread")]
 async fn commits_made_on_disk_by_another_program_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    test_support::git(
-        &["init", "-q", "-b", "main", repo.to_str().unwrap()],
-        dir.path(),
-    );
-    std::fs::write(repo.join("f.yaml"), "1").unwrap();
-    test_support::git(&["add", "."], &repo);
-    test_support::git(&["commit", "-qm", "first"], &repo);
-    let backend = std::sync::Arc::new(
-        git_backend_local::LocalBackend::open(git_backend_local::LocalOptions::new(&repo, "main"))
-            .unwrap(),
-    );
+    let (repo, backend) = repo_with_one_commit(dir.path());
     let s = SyncedStorage::start(backend, options(None)).await.unwrap();
     let (cancel, runner) = run_loop(&s);
     // Subscribed before the commit, so the change cannot be missed.
@@ -191,18 +180,7 @@ async fn suspend_needs_a_remote() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_right_after_a_commit_on_disk_builds_on_it() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    test_support::git(
-        &["init", "-q", "-b", "main", repo.to_str().unwrap()],
-        dir.path(),
-    );
-    std::fs::write(repo.join("f.yaml"), "1").unwrap();
-    test_support::git(&["add", "."], &repo);
-    test_support::git(&["commit", "-qm", "first"], &repo);
-    let backend = std::sync::Arc::new(
-        git_backend_local::LocalBackend::open(git_backend_local::LocalOptions::new(&repo, "main"))
-            .unwrap(),
-    );
+    let (repo, backend) = repo_with_one_commit(dir.path());
     let s = SyncedStorage::start(backend, options(None)).await.unwrap();
     for round in 0..5 {
         // Another program commits, and a write follows at once: the storage may not have
