@@ -81,6 +81,29 @@ pub trait GitBackend: Debug + Send + Sync + 'static {
     /// [`crate::Error::InvalidInput`].
     async fn create_commit(&self, request: CommitRequest) -> Result<ObjectId>;
 
+    /// [`GitBackend::create_commit`], then [`GitBackend::update_ref`] moving `name` to the
+    /// new commit if it holds `expected`: what a write without a remote does. Backends that
+    /// can do both in one step (one round trip to a blocking thread) override it. When the
+    /// reference does not hold `expected`, fails with [`crate::Error::RefMoved`]: the commit
+    /// exists, unreferenced, and no reference moved.
+    async fn commit_to(
+        &self,
+        request: CommitRequest,
+        name: RefName,
+        expected: Expected,
+        message: String,
+    ) -> Result<ObjectId> {
+        let id = self.create_commit(request).await?;
+        self.update_ref(RefUpdate {
+            name,
+            new: Some(id),
+            expected,
+            message,
+        })
+        .await?;
+        Ok(id)
+    }
+
     // ---------------------------------------------------------------- transport
 
     /// The remote's references (ls-remote): cheap, downloads no objects.

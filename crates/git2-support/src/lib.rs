@@ -46,7 +46,9 @@ pub mod __private {
 }
 
 /// Implements [`git_backend::GitBackend`] for a type by forwarding every method to its
-/// [`Store`] field, so that a backend crate writes only what differs.
+/// [`Store`] field, so that a backend crate writes only what differs. Methods with a default
+/// implementation in the trait are forwarded too (the store's are faster): a method added
+/// to the trait is added here.
 #[macro_export]
 macro_rules! delegate_git_backend {
     ($ty:ty, $field:ident) => {
@@ -150,6 +152,18 @@ macro_rules! delegate_git_backend {
             ) -> $crate::__private::git_backend::Result<$crate::__private::git_backend::ObjectId>
             {
                 self.$field.create_commit(request).await
+            }
+            async fn commit_to(
+                &self,
+                request: $crate::__private::git_backend::CommitRequest,
+                name: $crate::__private::git_backend::RefName,
+                expected: $crate::__private::git_backend::Expected,
+                message: String,
+            ) -> $crate::__private::git_backend::Result<$crate::__private::git_backend::ObjectId>
+            {
+                self.$field
+                    .commit_to(request, name, expected, message)
+                    .await
             }
             async fn ls_remote(
                 &self,

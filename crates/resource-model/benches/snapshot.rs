@@ -8,7 +8,8 @@
 //! - `S3/rebuild_after_one_flag_commit`: `Snapshot::rebuild` from the previous snapshot to a
 //!   commit that changed one flag. Target: <= 0.05 x S2.
 //! - `W/plan_update_flag_{parsing,cached}`: planning a one-flag update (the model's share of
-//!   W1), parsing the namespace file, or finding it in the write target's cache.
+//!   W1), parsing the namespace file, or finding it in the write target's cache;
+//!   `W/plan_create_flag_cached`: W1's operation, a new flag appended to a cached file.
 //!
 //! Run with `cargo bench -p resource-model --bench snapshot`.
 
@@ -163,6 +164,37 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    // W1's own operation: a new flag appended to a namespace file found in the cache.
+    // Each plan leaves its result in the cache, which keeps two files per path: a fresh
+    // target, warmed outside the clock, holds the file at `first` for each timed plan.
+    let plan_create = |target: &std::sync::Arc<WriteTarget>, key: String| {
+        let mut flag = resource_model::Flag::new(key, "Bench flag");
+        flag.description = "created by the bench".into();
+        let write = ResourceWrite::new(
+            target.clone(),
+            Operation::CreateFlag {
+                namespace: "ns-42".into(),
+                flag,
+            },
+        );
+        rt.block_on(write.plan(WriteContext {
+            backend: &backend,
+            head: Some(first),
+            base: None,
+        }))
+        .expect("plan")
+    };
+    w.bench_function("plan_create_flag_cached", |b| {
+        b.iter_batched(
+            || {
+                let target = std::sync::Arc::new(WriteTarget::default());
+                plan_create(&target, "warm-up".into());
+                target
+            },
+            |target| black_box(plan_create(&target, "bench-flag".into())),
+            criterion::BatchSize::PerIteration,
+        )
+    });
     w.finish();
 
     // Not a figure either: W1's model and backend share in-process (plan, commit, rebuild the

@@ -302,10 +302,15 @@ pub fn commit_message(
     let data = template_data(env, changes);
     match repository.or(server) {
         Some(t) => t.render(&data),
-        None => match Template::parse(DEFAULT_COMMIT_TEMPLATE) {
-            Ok(t) => t.render(&data),
-            Err(e) => Err(e),
-        },
+        None => {
+            // Parsed once: every write without a template of its own renders it.
+            static DEFAULT: std::sync::OnceLock<Result<Template, TemplateError>> =
+                std::sync::OnceLock::new();
+            match DEFAULT.get_or_init(|| Template::parse(DEFAULT_COMMIT_TEMPLATE)) {
+                Ok(t) => t.render(&data),
+                Err(e) => Err(e.clone()),
+            }
+        }
     }
 }
 

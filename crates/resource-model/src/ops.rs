@@ -317,15 +317,22 @@ impl ResourceWrite {
             op.check_keys()?;
         }
         let backend = ctx.backend;
-        let mut files: HashMap<String, NsFile> = HashMap::new();
+        let mut namespaces: Vec<&str> = Vec::new();
         for op in &self.operations {
-            let ns = op.namespace();
-            if !files.contains_key(ns) {
-                let loaded =
-                    load_namespace(backend, ctx.head, &dir, ns, &self.target.cache).await?;
-                files.insert(ns.to_owned(), loaded);
+            if !namespaces.contains(&op.namespace()) {
+                namespaces.push(op.namespace());
             }
         }
+        // Every lookup at head is a call to the backend (a round trip to a blocking thread):
+        // the namespace files and the repository's configuration are looked up together.
+        let (head, dir_ref) = (ctx.head, dir.as_str());
+        let loading = futures::future::try_join_all(namespaces.iter().map(|ns| async move {
+            let file = load_namespace(backend, head, dir_ref, ns, &self.target.cache).await?;
+            Ok::<_, Error>((ns.to_string(), file))
+        }));
+        let (loaded, config) =
+            futures::future::join(loading, load_config(backend, ctx.head, &dir)).await;
+        let mut files: HashMap<String, NsFile> = loaded?.into_iter().collect();
         self.check_preconditions(&ctx, &dir, &files).await?;
 
         let mut records = Vec::new();
@@ -405,7 +412,8 @@ impl ResourceWrite {
         if changes.is_empty() || records.is_empty() {
             return Ok(Plan::Nothing);
         }
-        let config = load_config(backend, ctx.head, &dir).await?;
+        // Its errors count only now: a write that changes nothing does not need it.
+        let config = config?;
         let message = config::commit_message(
             config.commit_message.as_ref(),
             self.target.server_commit_template.as_ref(),
@@ -759,10 +767,27 @@ async fn load_config(
     let Some(head) = head else {
         return Ok(RepositoryConfig::default());
     };
+    // One listing of the directory rather than a read per possible name: a repository
+    // usually has no configuration file, and each read is a call to the backend.
+    let top = if dir.is_empty() {
+        None
+    } else {
+        Some(RepoPath::new(dir)?)
+    };
+    let entries = backend.list_tree(head, top.as_ref(), false).await?;
     for name in CONFIG_FILES {
-        let path = RepoPath::new(join(dir, name))?;
-        if let Some(blob) = backend.read_file(head, &path).await? {
-            return RepositoryConfig::parse(path.as_str(), &blob.content).map_err(|problems| {
+        let path = join(dir, name);
+        // The kinds `read_file` reads: everything stored as a blob.
+        let found = entries.iter().find(|e| {
+            e.path == path
+                && matches!(
+                    e.kind,
+                    EntryKind::File | EntryKind::Executable | EntryKind::Symlink
+                )
+        });
+        if let Some(entry) = found {
+            let content = backend.read_blob(entry.id).await?;
+            return RepositoryConfig::parse(&path, &content).map_err(|problems| {
                 let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
                 Error::FailedPrecondition(list.join("; "))
             });

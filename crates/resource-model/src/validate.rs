@@ -18,13 +18,15 @@ pub(crate) fn flag_reference_problems(
     segment_exists: impl Fn(&str) -> bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let name = format!("{namespace}/{}", flag.key);
-    let variants: HashSet<&str> = flag.variants.iter().map(|v| v.key.as_str()).collect();
+    // Formatted only for a problem: this runs for every flag of a namespace at every write.
+    let name = || format!("{namespace}/{}", flag.key);
+    let variants = KeySet::new(flag.variants.iter().map(|v| v.key.as_str()));
     for (i, rule) in flag.rules.iter().enumerate() {
         for s in &rule.segments {
             if !segment_exists(s) {
                 out.push(format!(
-                    "flag {name} rule {} references unknown segment \"{s}\"",
+                    "flag {} rule {} references unknown segment \"{s}\"",
+                    name(),
                     i + 1
                 ));
             }
@@ -32,7 +34,8 @@ pub(crate) fn flag_reference_problems(
         for d in &rule.distributions {
             if !variants.contains(d.variant.as_str()) {
                 out.push(format!(
-                    "flag {name} rule {} references unknown variant \"{}\"",
+                    "flag {} rule {} references unknown variant \"{}\"",
+                    name(),
                     i + 1,
                     d.variant
                 ));
@@ -44,7 +47,8 @@ pub(crate) fn flag_reference_problems(
             for s in &seg.segments {
                 if !segment_exists(s) {
                     out.push(format!(
-                        "flag {name} rollout {} references unknown segment \"{s}\"",
+                        "flag {} rollout {} references unknown segment \"{s}\"",
+                        name(),
                         i + 1
                     ));
                 }
@@ -55,10 +59,38 @@ pub(crate) fn flag_reference_problems(
         && !variants.contains(default.as_str())
     {
         out.push(format!(
-            "flag {name} default variant \"{default}\" is not one of its variants"
+            "flag {} default variant \"{default}\" is not one of its variants",
+            name()
         ));
     }
     out
+}
+
+/// A set of keys that is a list while it is short (a flag has a few variants): checking
+/// every flag of a namespace at every write hashed thousands of keys.
+enum KeySet<'a> {
+    Few(Vec<&'a str>),
+    Many(HashSet<&'a str>),
+}
+
+impl<'a> KeySet<'a> {
+    const FEW: usize = 16;
+
+    fn new(keys: impl Iterator<Item = &'a str>) -> Self {
+        let few: Vec<&str> = keys.collect();
+        if few.len() <= Self::FEW {
+            KeySet::Few(few)
+        } else {
+            KeySet::Many(few.into_iter().collect())
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        match self {
+            KeySet::Few(keys) => keys.contains(&key),
+            KeySet::Many(keys) => keys.contains(key),
+        }
+    }
 }
 
 /// Checks the documents of one namespace file: each document's namespace against the
@@ -119,9 +151,13 @@ pub(crate) fn document_problems(
                     },
                 ));
             }
-            let mut variants = HashSet::new();
-            for v in &flag.variants {
-                if !variants.insert(v.key.as_str()) {
+            let mut many = (flag.variants.len() > KeySet::FEW).then(HashSet::new);
+            for (n, v) in flag.variants.iter().enumerate() {
+                let duplicate = match &mut many {
+                    Some(seen) => !seen.insert(v.key.as_str()),
+                    None => flag.variants[..n].iter().any(|w| w.key == v.key),
+                };
+                if duplicate {
                     out.push((
                         piece,
                         number,

@@ -525,8 +525,79 @@ pub async fn compare_and_swap_on_references<H: Harness>(h: Arc<H>) {
     );
 }
 
-/// Writers that race on one branch with compare-and-swap: every commit that won is in the
-/// history exactly once, and every loser was told so.
+/// `commit_to` commits and moves the reference in one call, or moves nothing when the
+/// reference does not hold what was expected (the commit then exists, unreferenced); the
+/// references state has the move when the call returns.
+pub async fn commit_to_moves_the_reference_or_nothing<H: Harness>(h: Arc<H>) {
+    let b = h.new_backend().await;
+    let main = RefName::branch("main").unwrap();
+    let sig = Signature::now("t", "t@example.com");
+    let request = |parent, content: &str| CommitRequest {
+        parent,
+        changes: vec![put("f", content)],
+        message: content.into(),
+        author: sig.clone(),
+        committer: sig.clone(),
+    };
+    let c1 = b
+        .commit_to(
+            request(None, "1"),
+            main.clone(),
+            Expected::Absent,
+            "t".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.resolve(&main).await.unwrap(), Some(c1));
+    assert_eq!(b.subscribe().borrow().refs.get(&main), Some(&c1));
+    assert_eq!(
+        b.read_to_string(c1, "f").await.unwrap().as_deref(),
+        Some("1")
+    );
+    let c2 = b
+        .commit_to(
+            request(Some(c1), "2"),
+            main.clone(),
+            Expected::Value(c1),
+            "t".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.commit_info(c2).await.unwrap().parents, vec![c1]);
+    assert_eq!(b.subscribe().borrow().refs.get(&main), Some(&c2));
+    // A stale expectation: refused, the reference stays.
+    let stale = b
+        .commit_to(
+            request(Some(c1), "3"),
+            main.clone(),
+            Expected::Value(c1),
+            "t".into(),
+        )
+        .await;
+    assert!(matches!(stale, Err(Error::RefMoved { .. })), "{stale:?}");
+    assert_eq!(b.resolve(&main).await.unwrap(), Some(c2));
+    assert_eq!(b.subscribe().borrow().refs.get(&main), Some(&c2));
+    // A bad request moves nothing either.
+    let bad = b
+        .commit_to(
+            CommitRequest {
+                changes: vec![Change::Delete {
+                    path: RepoPath::new("missing").unwrap(),
+                }],
+                ..request(Some(c2), "4")
+            },
+            main.clone(),
+            Expected::Value(c2),
+            "t".into(),
+        )
+        .await;
+    assert!(matches!(bad, Err(Error::NotFound(_))), "{bad:?}");
+    assert_eq!(b.resolve(&main).await.unwrap(), Some(c2));
+}
+
+/// Writers that race on one branch with compare-and-swap (`update_ref` and `commit_to`):
+/// every commit that won is in the history exactly once, every loser was told so, and the
+/// references state ends as the references on disk.
 pub async fn concurrent_writers_never_lose_a_commit<H: Harness>(h: Arc<H>) {
     let b = h.new_backend().await;
     let root = commit(&*b, None, vec![put("f", "root")], "root").await;
@@ -541,23 +612,37 @@ pub async fn concurrent_writers_never_lose_a_commit<H: Harness>(h: Arc<H>) {
             let mut conflicts = 0;
             while won.len() < per_writer {
                 let head = b.branch_head("main").await.unwrap().unwrap();
-                let c = commit(
-                    &*b,
-                    Some(head),
-                    vec![put(&format!("w{w}/{}.yaml", won.len()), "x")],
-                    &format!("w{w}-{}", won.len()),
-                )
-                .await;
-                let r = b
-                    .update_ref(RefUpdate {
+                let path = format!("w{w}/{}.yaml", won.len());
+                let message = format!("w{w}-{}", won.len());
+                // Half the writers commit and move the reference in one call.
+                let r = if w % 2 == 0 {
+                    let c = commit(&*b, Some(head), vec![put(&path, "x")], &message).await;
+                    b.update_ref(RefUpdate {
                         name: RefName::branch("main").unwrap(),
                         new: Some(c),
                         expected: Expected::Value(head),
                         message: "w".into(),
                     })
-                    .await;
+                    .await
+                    .map(|()| c)
+                } else {
+                    let sig = Signature::now("t", "t@example.com");
+                    b.commit_to(
+                        CommitRequest {
+                            parent: Some(head),
+                            changes: vec![put(&path, "x")],
+                            message,
+                            author: sig.clone(),
+                            committer: sig,
+                        },
+                        RefName::branch("main").unwrap(),
+                        Expected::Value(head),
+                        "w".into(),
+                    )
+                    .await
+                };
                 match r {
-                    Ok(()) => won.push(c),
+                    Ok(c) => won.push(c),
                     Err(Error::RefMoved { .. }) => conflicts += 1,
                     Err(e) => panic!("unexpected error: {e}"),
                 }
@@ -585,6 +670,10 @@ pub async fn concurrent_writers_never_lose_a_commit<H: Harness>(h: Arc<H>) {
         b.list_tree(head, None, true).await.unwrap().len(),
         writers * per_writer + 1
     );
+    // The references state took the moves in the order they were made.
+    let state = b.subscribe().borrow().refs.clone();
+    assert_eq!(state, b.refresh_refs().await.unwrap().refs);
+    assert_eq!(state.get(&RefName::branch("main").unwrap()), Some(&head));
 }
 
 /// Subscribers see reference changes.

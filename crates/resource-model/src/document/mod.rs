@@ -980,27 +980,41 @@ fn splice(text: &str, original: &Document, current: &Document) -> Option<String>
         let new_keys = list_keys(list, current);
         // The kept items must stay in their order and new ones come last; otherwise the
         // whole document is re-emitted.
-        let new_set: HashSet<&str> = new_keys.iter().copied().collect();
-        let new_index: HashMap<&str, usize> =
-            new_keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let kept: Vec<&str> = old_keys
-            .iter()
-            .copied()
-            .filter(|k| new_set.contains(k))
-            .collect();
-        if new_keys.len() < kept.len() || new_keys[..kept.len()] != kept[..] {
-            return None;
-        }
-        let appended = &new_keys[kept.len()..];
-        let touched: Vec<(usize, &str)> = old_keys
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(i, k)| match new_index.get(k) {
-                None => true,
-                Some(j) => item_differs(list, original, *i, current, *j),
-            })
-            .collect();
+        let (kept, touched, new_set) = if new_keys.starts_with(&old_keys) {
+            // Items edited in place or added at the end (most writes): no removed item, and
+            // each item is where it was.
+            let touched: Vec<(usize, &str)> = old_keys
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(i, _)| item_differs(list, original, *i, current, *i))
+                .collect();
+            (old_keys.len(), touched, None)
+        } else {
+            let new_set: HashSet<&str> = new_keys.iter().copied().collect();
+            let new_index: HashMap<&str, usize> =
+                new_keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+            let kept: Vec<&str> = old_keys
+                .iter()
+                .copied()
+                .filter(|k| new_set.contains(k))
+                .collect();
+            if new_keys.len() < kept.len() || new_keys[..kept.len()] != kept[..] {
+                return None;
+            }
+            let touched: Vec<(usize, &str)> = old_keys
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(i, k)| match new_index.get(k) {
+                    None => true,
+                    Some(j) => item_differs(list, original, *i, current, *j),
+                })
+                .collect();
+            (kept.len(), touched, Some(new_set))
+        };
+        let appended = &new_keys[kept..];
+        let kept_in_new = |key: &str| new_set.as_ref().is_none_or(|s| s.contains(key));
         if touched.is_empty() && appended.is_empty() {
             continue;
         }
@@ -1010,7 +1024,7 @@ fn splice(text: &str, original: &Document, current: &Document) -> Option<String>
             let entry = layout.entry(list.key())?;
             let items = layout.items(entry)?;
             let range = items.items.get(i)?.clone();
-            if new_set.contains(key) {
+            if kept_in_new(key) {
                 let old_text = lines[range.clone()].concat();
                 let old = item_value(list, &old_text);
                 let v = new_item_value(list, current, key, old.as_ref(), version)?;
@@ -1060,7 +1074,7 @@ fn splice(text: &str, original: &Document, current: &Document) -> Option<String>
         let written: Vec<usize> = new_keys
             .iter()
             .enumerate()
-            .filter(|(i, key)| *i >= kept.len() || touched.iter().any(|(_, k)| k == *key))
+            .filter(|(i, key)| *i >= kept || touched.iter().any(|(_, k)| k == *key))
             .map(|(i, _)| i)
             .collect();
         checks.push((list, written));

@@ -55,3 +55,34 @@ async fn a_tree_at_a_commit() {
     assert_eq!(problems[0].file, "env/a/features.yaml");
     assert_eq!(problems[1].file, "env/b/features.json");
 }
+
+/// Variant checks take a short path for flags with few variants and a set for many: both
+/// find duplicates and unknown references.
+#[test]
+fn variant_checks_with_few_and_many_variants() {
+    for count in [2, 40] {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = dir.path().join("ns");
+        std::fs::create_dir_all(&ns).unwrap();
+        let mut text = String::from("flags:\n  - key: f\n    name: F\n    variants:\n");
+        for i in 0..count {
+            text.push_str(&format!("      - key: v{i}\n"));
+        }
+        text.push_str("      - key: v1\n");
+        text.push_str("    rules:\n      - segment: s\n        distributions:\n          - variant: v0\n            rollout: 50\n          - variant: gone\n            rollout: 50\n");
+        text.push_str("segments:\n  - key: s\n    name: S\n    match_type: ALL_MATCH_TYPE\n");
+        std::fs::write(ns.join("features.yaml"), text).unwrap();
+        let shown: Vec<String> = validate_dir(dir.path())
+            .iter()
+            .map(|p| p.message.clone())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "duplicate variant key \"v1\"",
+                "flag ns/f rule 1 references unknown variant \"gone\"",
+            ],
+            "{count} variants"
+        );
+    }
+}
