@@ -75,6 +75,34 @@ pub trait GitBackend: Debug + Send + Sync + 'static {
     /// Whether `ancestor` is `descendant` or one of its ancestors.
     async fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool>;
 
+    /// Moves `name` from `from` to `to` if `to` contains `from` (a fast-forward): what
+    /// following a remote's new commits does. Returns whether it moved: `false`, changing
+    /// nothing, when `from` is not an ancestor of `to`. Fails with
+    /// [`crate::Error::RefMoved`] when the reference does not hold `from`, and with
+    /// [`crate::Error::NotFound`] when either commit is missing. Backends that can check and
+    /// move in one step (one round trip to a blocking thread) override it.
+    async fn fast_forward(
+        &self,
+        name: RefName,
+        from: ObjectId,
+        to: ObjectId,
+        message: String,
+    ) -> Result<bool> {
+        // The usual case, one commit on top, is read off its parents: cheaper than a walk.
+        let ahead = self.commit_info(to).await?.parents.contains(&from)
+            || self.is_ancestor(from, to).await?;
+        if ahead {
+            self.update_ref(RefUpdate {
+                name,
+                new: Some(to),
+                expected: Expected::Value(from),
+                message,
+            })
+            .await?;
+        }
+        Ok(ahead)
+    }
+
     /// Creates a commit: the parent's tree with the changes applied (directories created and
     /// removed as needed). Moves no reference. A deletion of a missing file is
     /// [`crate::Error::NotFound`]; a put over a directory, or below a file, is

@@ -146,6 +146,15 @@ macro_rules! delegate_git_backend {
             ) -> $crate::__private::git_backend::Result<bool> {
                 self.$field.is_ancestor(ancestor, descendant).await
             }
+            async fn fast_forward(
+                &self,
+                name: $crate::__private::git_backend::RefName,
+                from: $crate::__private::git_backend::ObjectId,
+                to: $crate::__private::git_backend::ObjectId,
+                message: String,
+            ) -> $crate::__private::git_backend::Result<bool> {
+                self.$field.fast_forward(name, from, to, message).await
+            }
             async fn create_commit(
                 &self,
                 request: $crate::__private::git_backend::CommitRequest,

@@ -625,6 +625,33 @@ impl GitBackend for Store {
             .await
     }
 
+    async fn fast_forward(
+        &self,
+        name: RefName,
+        from: ObjectId,
+        to: ObjectId,
+        message: String,
+    ) -> Result<bool> {
+        let inner = self.inner.clone();
+        // The check and the move in one round trip to a blocking thread.
+        blocking(move || {
+            let ahead = inner.with_objects(|r| {
+                Ok(ops::commit_info(r, to)?.parents.contains(&from)
+                    || ops::is_ancestor(r, from, to)?)
+            })?;
+            if ahead {
+                inner.update_ref_blocking(&RefUpdate {
+                    name,
+                    new: Some(to),
+                    expected: Expected::Value(from),
+                    message,
+                })?;
+            }
+            Ok(ahead)
+        })
+        .await
+    }
+
     async fn create_commit(&self, request: CommitRequest) -> Result<ObjectId> {
         let inner = self.inner.clone();
         blocking(move || inner.create_commit_blocking(&request)).await

@@ -556,7 +556,17 @@ impl SyncedStorage {
         let b = &self.inner.backend;
         let local_ref = RefName::branch(branch)?;
         let tracking = self.tracking(branch)?;
-        let (local, served) = tokio::try_join!(b.resolve(&local_ref), b.resolve(&tracking))?;
+        // Read from the references state: a fetch or push through the backend is in it when
+        // the call returns, and every move below is a compare-and-swap, so a value that is out
+        // of date (another program's commit not yet observed) moves nothing.
+        let (local, served) = {
+            let state = b.subscribe();
+            let state = state.borrow();
+            (
+                state.refs.get(&local_ref).copied(),
+                state.refs.get(&tracking).copied(),
+            )
+        };
         let mut divergence = None;
         match (local, served) {
             (None, None) => {
@@ -582,20 +592,17 @@ impl SyncedStorage {
             }
             (Some(l), Some(r)) if l == r => {}
             (Some(l), Some(r)) => {
-                // The usual case, the remote one commit ahead, is read off that commit's
-                // parents: cheaper than a walk of the history.
-                let ahead =
-                    b.commit_info(r).await?.parents.contains(&l) || b.is_ancestor(l, r).await?;
-                if ahead {
-                    let moved = b
-                        .update_ref(RefUpdate {
-                            name: local_ref,
-                            new: Some(r),
-                            expected: Expected::Value(l),
-                            message: "sync".into(),
-                        })
-                        .await;
-                    tolerate_moved(moved)?;
+                // The usual case: the remote is ahead, and the local branch follows it.
+                let forwarded = match b.fast_forward(local_ref.clone(), l, r, "sync".into()).await {
+                    Ok(moved) => moved,
+                    Err(git_backend::Error::RefMoved { .. }) => {
+                        debug!("the local branch moved meanwhile; the next sync looks again");
+                        true
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if forwarded {
+                    // Followed (or moved by someone else meanwhile).
                 } else if b.is_ancestor(r, l).await? {
                     // A commit made on disk by another program: pushed like a write.
                     match self.push_branch(&remote, branch, l, Some(r)).await {
@@ -808,51 +815,63 @@ impl SyncedStorage {
         }
         let b = &self.inner.backend;
         let tracking = self.tracking(branch)?;
-        match b
-            .update_ref(RefUpdate {
-                name: tracking.clone(),
-                new: Some(commit),
-                expected: Expected::from_option(expected),
-                message: "push".into(),
-            })
-            .await
-        {
-            Ok(()) => {}
-            // A fetch that ran after the push may have set it already.
-            Err(git_backend::Error::RefMoved { .. })
-                if b.resolve(&tracking).await? == Some(commit) => {}
-            Err(git_backend::Error::RefMoved { .. }) => {
-                b.update_ref(RefUpdate {
-                    name: tracking,
-                    new: Some(commit),
-                    expected: Expected::Any,
-                    message: "push".into(),
-                })
-                .await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let local_ref = RefName::branch(branch)?;
-        let local = b.resolve(&local_ref).await?;
-        let behind = match local {
-            None => true,
-            Some(l) if Some(l) == expected => true,
-            // E.g. a write built on the local branch because the remote had lost it.
-            Some(l) => l != commit && b.is_ancestor(l, commit).await.unwrap_or(false),
-        };
-        if local != Some(commit)
-            && behind
-            && let Err(e) = b
+        let move_tracking = async {
+            match b
                 .update_ref(RefUpdate {
-                    name: local_ref,
+                    name: tracking.clone(),
                     new: Some(commit),
-                    expected: Expected::from_option(local),
+                    expected: Expected::from_option(expected),
                     message: "push".into(),
                 })
                 .await
-        {
-            debug!(error = %e, "the local branch moved meanwhile; the next sync reconciles it");
-        }
+            {
+                Ok(()) => Ok(()),
+                // A fetch that ran after the push may have set it already.
+                Err(git_backend::Error::RefMoved { .. })
+                    if b.resolve(&tracking).await? == Some(commit) =>
+                {
+                    Ok(())
+                }
+                Err(git_backend::Error::RefMoved { .. }) => b
+                    .update_ref(RefUpdate {
+                        name: tracking.clone(),
+                        new: Some(commit),
+                        expected: Expected::Any,
+                        message: "push".into(),
+                    })
+                    .await
+                    .map_err(SyncError::from),
+                Err(e) => Err(e.into()),
+            }
+        };
+        // The local branch as last seen (the references state): a compare-and-swap moves it,
+        // so a value that is out of date moves nothing.
+        let local_ref = RefName::branch(branch)?;
+        let local = b.subscribe().borrow().refs.get(&local_ref).copied();
+        let move_local = async {
+            let behind = match local {
+                None => true,
+                Some(l) if Some(l) == expected => true,
+                // E.g. a write built on the local branch because the remote had lost it.
+                Some(l) => l != commit && b.is_ancestor(l, commit).await.unwrap_or(false),
+            };
+            if local != Some(commit)
+                && behind
+                && let Err(e) = b
+                    .update_ref(RefUpdate {
+                        name: local_ref.clone(),
+                        new: Some(commit),
+                        expected: Expected::from_option(local),
+                        message: "push".into(),
+                    })
+                    .await
+            {
+                debug!(error = %e, "the local branch moved meanwhile; the next sync reconciles it");
+            }
+            Ok::<_, SyncError>(())
+        };
+        // Two references, two calls to the backend: made together.
+        tokio::try_join!(move_tracking, move_local)?;
         self.publish().await?;
         Ok(())
     }

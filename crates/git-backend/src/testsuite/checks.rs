@@ -595,6 +595,36 @@ pub async fn commit_to_moves_the_reference_or_nothing<H: Harness>(h: Arc<H>) {
     assert_eq!(b.resolve(&main).await.unwrap(), Some(c2));
 }
 
+/// `fast_forward` moves a reference to a commit that contains its value (one commit on top,
+/// or several), refuses anything else without moving it, and fails on a reference that does
+/// not hold the expected value.
+pub async fn fast_forward_moves_only_forward<H: Harness>(h: Arc<H>) {
+    let b = h.new_backend().await;
+    let main = RefName::branch("main").unwrap();
+    let c1 = commit(&*b, None, vec![put("f", "1")], "1").await;
+    let c2 = commit(&*b, Some(c1), vec![put("f", "2")], "2").await;
+    let c3 = commit(&*b, Some(c2), vec![put("f", "3")], "3").await;
+    let side = commit(&*b, Some(c1), vec![put("g", "side")], "side").await;
+    set_branch(&*b, "main", c1, None).await;
+    let ff = |from, to| b.fast_forward(main.clone(), from, to, "ff".into());
+    assert!(ff(c1, c2).await.unwrap());
+    assert_eq!(b.subscribe().borrow().refs.get(&main), Some(&c2));
+    // Not a fast-forward: backwards, or to a commit beside it.
+    assert!(!ff(c2, c1).await.unwrap());
+    assert!(!ff(c2, side).await.unwrap());
+    assert_eq!(b.resolve(&main).await.unwrap(), Some(c2));
+    // The reference does not hold `from`.
+    assert!(matches!(ff(c1, c3).await, Err(Error::RefMoved { .. })));
+    assert_eq!(b.resolve(&main).await.unwrap(), Some(c2));
+    // Several commits ahead, and to itself.
+    set_branch(&*b, "main", c1, Some(c2)).await;
+    assert!(ff(c1, c3).await.unwrap());
+    assert!(ff(c3, c3).await.unwrap());
+    assert_eq!(b.resolve(&main).await.unwrap(), Some(c3));
+    let missing = ObjectId::from_bytes([7; 20]);
+    assert!(matches!(ff(c3, missing).await, Err(Error::NotFound(_))));
+}
+
 /// Writers that race on one branch with compare-and-swap (`update_ref` and `commit_to`):
 /// every commit that won is in the history exactly once, every loser was told so, and the
 /// references state ends as the references on disk.

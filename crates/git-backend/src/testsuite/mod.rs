@@ -68,6 +68,7 @@ macro_rules! conformance_tests {
             unicode_and_spaces_in_names, large_files_round_trip, bad_commit_requests_are_refused,
             many_changes_in_one_commit, diffs_between_commits, history_walks, ancestry,
             compare_and_swap_on_references, commit_to_moves_the_reference_or_nothing,
+            fast_forward_moves_only_forward,
             concurrent_writers_never_lose_a_commit,
             subscribers_see_reference_changes, concurrent_readers_while_writing,
             unknown_objects_are_not_found,
