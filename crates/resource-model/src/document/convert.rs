@@ -115,15 +115,17 @@ pub(crate) fn convert_document(raw: RawDocument, c: &mut Collector) -> Document 
     };
     let effective = version.unwrap_or(Version::LATEST);
     let namespace = raw.namespace.map(|ns| convert_namespace(ns, c));
-    let mut flags = Vec::new();
-    for (i, raw) in raw.flags.unwrap_or_default().into_iter().enumerate() {
+    let raw_flags = raw.flags.unwrap_or_default();
+    let mut flags = Vec::with_capacity(raw_flags.len());
+    for (i, raw) in raw_flags.into_iter().enumerate() {
         match raw {
             Some(raw) => flags.push(std::sync::Arc::new(convert_flag(raw, i, effective, c))),
             None => c.item(&ItemRef::new(List::Flags, i, ""), "empty flag (no fields)"),
         }
     }
-    let mut segments = Vec::new();
-    for (i, raw) in raw.segments.unwrap_or_default().into_iter().enumerate() {
+    let raw_segments = raw.segments.unwrap_or_default();
+    let mut segments = Vec::with_capacity(raw_segments.len());
+    for (i, raw) in raw_segments.into_iter().enumerate() {
         match raw {
             Some(raw) => segments.push(convert_segment(raw, i, c)),
             None => c.item(
@@ -209,7 +211,12 @@ fn convert_flag(raw: RawFlag, index: usize, version: Version, c: &mut Collector)
         metadata,
         ..Flag::default()
     };
-    for (i, raw) in raw.variants.unwrap_or_default().into_iter().enumerate() {
+    // Lists are sized exactly (`reserve_exact`): pushing one by one leaves room for 4 items,
+    // and most flags have 2 variants and 1 rule, which came to megabytes of unused room in a
+    // 10,000-flag snapshot (M1 in BENCHMARKS.md).
+    let variants = raw.variants.unwrap_or_default();
+    flag.variants.reserve_exact(variants.len());
+    for (i, raw) in variants.into_iter().enumerate() {
         let Some(raw) = raw else {
             c.item(&item, format!("variant {} is empty", i + 1));
             continue;
@@ -243,7 +250,9 @@ fn convert_flag(raw: RawFlag, index: usize, version: Version, c: &mut Collector)
                 .map(|a| Attachment::new(&a)),
         });
     }
-    for (i, raw) in raw.rules.unwrap_or_default().into_iter().enumerate() {
+    let rules = raw.rules.unwrap_or_default();
+    flag.rules.reserve_exact(rules.len());
+    for (i, raw) in rules.into_iter().enumerate() {
         let n = i + 1;
         let Some(raw) = raw else {
             c.item(&item, format!("rule {n} is empty"));
@@ -267,12 +276,9 @@ fn convert_flag(raw: RawFlag, index: usize, version: Version, c: &mut Collector)
                 segment_ref(s.key, s.keys, s.operator, &format!("rule {n}"), &item, c)
             }
         };
-        let mut distributions = Vec::new();
-        for (j, d) in raw
-            .distributions
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
+        let raw_distributions = raw.distributions.unwrap_or_default();
+        let mut distributions = Vec::with_capacity(raw_distributions.len());
+        for (j, d) in raw_distributions.into_iter().enumerate()
         {
             let Some(d) = d else {
                 c.item(&item, format!("rule {n} distribution {} is empty", j + 1));
@@ -304,6 +310,7 @@ fn convert_flag(raw: RawFlag, index: usize, version: Version, c: &mut Collector)
         });
     }
     let rollouts = raw.rollouts.unwrap_or_default();
+    flag.rollouts.reserve_exact(rollouts.len());
     if !rollouts.is_empty() {
         gate(c, &item, "flag.rollouts", Version::V1_1, version);
         if flag.r#type != FlagType::Boolean {
@@ -442,8 +449,9 @@ fn convert_segment(raw: RawSegment, index: usize, c: &mut Collector) -> Segment 
             MatchType::All
         }),
     };
-    let mut constraints = Vec::new();
-    for (i, raw) in raw.constraints.unwrap_or_default().into_iter().enumerate() {
+    let raw_constraints = raw.constraints.unwrap_or_default();
+    let mut constraints = Vec::with_capacity(raw_constraints.len());
+    for (i, raw) in raw_constraints.into_iter().enumerate() {
         let n = i + 1;
         let Some(raw) = raw else {
             c.item(&item, format!("constraint {n} is empty"));
