@@ -198,9 +198,11 @@ async fn changed_paths(
     if from == to {
         return Ok(Vec::new());
     }
-    // One commit on top of `from` (the usual case) is the difference of the two trees: one
-    // backend call instead of walking the history.
-    let one_on_top = backend.commit_info(to).await?.parents == [from];
+    // One commit on top of `from` (the usual case) is the difference of the two trees: asked
+    // for together with the commit that says whether it is the case (two calls to the
+    // backend, one round trip's wait), instead of walking the history.
+    let (info, diff) = tokio::join!(backend.commit_info(to), backend.diff(Some(from), to));
+    let one_on_top = info?.parents == [from];
     if !one_on_top && backend.is_ancestor(from, to).await.unwrap_or(false) {
         let commits = backend
             .log(
@@ -219,12 +221,7 @@ async fn changed_paths(
         }
         return Ok(paths.into_iter().collect());
     }
-    Ok(backend
-        .diff(Some(from), to)
-        .await?
-        .into_iter()
-        .map(|d| d.path)
-        .collect())
+    Ok(diff?.into_iter().map(|d| d.path).collect())
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
