@@ -707,3 +707,76 @@ fn a_document_added_after_blanks_without_a_newline_starts_on_its_own_line() {
         }
     }
 }
+
+#[test]
+fn a_put_flag_or_segment_keeps_no_spare_room() {
+    // Lists grown by pushing (or converted in place from a decoded protobuf message) have
+    // room for more items than they hold; what a file keeps is served for as long as the
+    // file is, so the room is given back (M2 in BENCHMARKS.md).
+    let roomy = |s: &str| {
+        let mut t = String::with_capacity(64);
+        t.push_str(s);
+        t
+    };
+    let mut flag = Flag::new(roomy("roomy"), roomy("Roomy"));
+    flag.variants = Vec::with_capacity(8);
+    for k in ["a", "b"] {
+        flag.variants.push(Variant {
+            key: roomy(k),
+            ..Variant::default()
+        });
+    }
+    let mut rule = Rule {
+        segments: Vec::with_capacity(4),
+        distributions: Vec::with_capacity(4),
+        ..Rule::default()
+    };
+    rule.segments.push(roomy("s"));
+    rule.distributions.push(Distribution {
+        variant: roomy("a"),
+        rollout: 100.0,
+    });
+    flag.rules = Vec::with_capacity(4);
+    flag.rules.push(rule);
+    let mut segment = Segment::new(roomy("s"), roomy("S"));
+    segment.constraints = Vec::with_capacity(4);
+    segment.constraints.push(Constraint {
+        property: roomy("p"),
+        operator: roomy("eq"),
+        value: roomy("v"),
+        ..Constraint::default()
+    });
+
+    let mut f = parse("team/features.yaml", "namespace: team\n");
+    // Clones are exact; the originals go in.
+    let (expected_flag, expected_segment) = (flag.clone(), segment.clone());
+    assert!(flag.variants.capacity() > 2);
+    f.put_flag(flag);
+    f.put_segment(segment);
+    let kept = f.flag("roomy").unwrap();
+    assert_eq!(kept, &expected_flag);
+    assert_eq!(
+        (kept.key.capacity(), kept.name.capacity()),
+        (kept.key.len(), kept.name.len())
+    );
+    assert_eq!(kept.variants.capacity(), 2);
+    assert!(kept.variants.iter().all(|v| v.key.capacity() == v.key.len()));
+    assert_eq!(kept.rules.capacity(), 1);
+    let r = &kept.rules[0];
+    assert_eq!((r.segments.capacity(), r.distributions.capacity()), (1, 1));
+    assert_eq!(r.segments[0].capacity(), 1);
+    assert_eq!(r.distributions[0].variant.capacity(), 1);
+    let kept = segments(&f);
+    assert_eq!(kept, [expected_segment]);
+    let kept = f
+        .documents()
+        .flat_map(|d| d.segments.iter())
+        .next()
+        .unwrap();
+    assert_eq!(kept.constraints.capacity(), 1);
+    let c = &kept.constraints[0];
+    assert_eq!(
+        [c.property.capacity(), c.operator.capacity(), c.value.capacity()],
+        [1, 2, 1]
+    );
+}
