@@ -91,6 +91,20 @@ async fn the_default_configuration_serves_one_memory_storage() {
         "{metrics}"
     );
     assert!(metrics.contains("flipt_grpc_request_duration_seconds_count{method=\"/flipt.storage.v1.StorageService/ListStorages\"} 1"), "{metrics}");
+    // The allocator's counters (glibc, as on the machines this is tested on): a server that
+    // serves a repository has a live heap of some size.
+    let gauge = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+        line[name.len() + 1..].parse().unwrap()
+    };
+    assert!(
+        gauge("flipt_storage_heap_in_use_bytes") > 100_000,
+        "{metrics}"
+    );
+    gauge("flipt_storage_heap_free_held_bytes");
     assert!(s.log().contains("listening grpc="), "{}", s.log());
     assert_eq!(s.stop(), Some(0), "SIGTERM is a clean exit");
 }

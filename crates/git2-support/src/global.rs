@@ -2,7 +2,7 @@
 //! they are set once, at start-up, by the binary (or by tests and benchmarks).
 #![expect(
     unsafe_code,
-    reason = "git2::opts setters are `unsafe fn` (they write libgit2 globals, sound only before other threads use libgit2, as `configure` documents), and glibc's `malloc_trim` is an FFI call"
+    reason = "git2::opts setters are `unsafe fn` (they write libgit2 globals, sound only before other threads use libgit2, as `configure` documents), and glibc's `malloc_trim` and `mallinfo2` are FFI calls"
 )]
 
 use std::sync::Once;
@@ -72,5 +72,68 @@ pub(crate) fn release_free_memory() {
     // SAFETY: `malloc_trim` only releases free memory; it takes no pointer and is thread-safe.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// What the C allocator holds: the heap of Rust and libgit2 alike (both allocate with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes in allocations not yet freed (the live heap).
+    pub in_use: u64,
+    /// Bytes freed but kept by the allocator for reuse, not given back to the system. Some of
+    /// them are resident, some not: `malloc_trim` gives back whole free pages only.
+    pub free_held: u64,
+}
+
+/// The C allocator's counters (glibc's `mallinfo2`, summed over its arenas), or `None` where
+/// they cannot be had: other C libraries, and glibc older than 2.33, which has `mallinfo2`'s
+/// 32-bit predecessor only (looked up when first asked for, so that the binary still starts
+/// there). Takes each arena's lock briefly; meant for a metrics scrape, not a hot path.
+pub fn heap_stats() -> Option<HeapStats> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::sync::OnceLock;
+        type MallInfo2 = unsafe extern "C" fn() -> libc::mallinfo2;
+        static MALLINFO2: OnceLock<Option<MallInfo2>> = OnceLock::new();
+        let f = (*MALLINFO2.get_or_init(|| {
+            // SAFETY: `dlsym` with the default handle and a NUL-terminated name only looks a
+            // symbol up.
+            let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"mallinfo2".as_ptr()) };
+            // SAFETY: glibc's `mallinfo2` has exactly this signature (no arguments, the struct
+            // returned by value), as `libc` declares it.
+            (!p.is_null())
+                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, MallInfo2>(p) })
+        }))?;
+        // SAFETY: `mallinfo2` takes no pointer and is thread-safe (it locks each arena).
+        let info = unsafe { f() };
+        Some(HeapStats {
+            in_use: (info.uordblks + info.hblkhd) as u64,
+            free_held: info.fordblks as u64,
+        })
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn heap_stats_follow_a_large_allocation() {
+        let before = heap_stats().expect("glibc >= 2.33 on the machines this is built for");
+        let big = std::hint::black_box(vec![1u8; 64 << 20]);
+        let during = heap_stats().unwrap();
+        assert!(
+            during.in_use >= before.in_use + (60 << 20),
+            "{before:?} -> {during:?}"
+        );
+        drop(big);
+        let after = heap_stats().unwrap();
+        assert!(
+            after.in_use + (60 << 20) <= during.in_use,
+            "{during:?} -> {after:?}"
+        );
     }
 }

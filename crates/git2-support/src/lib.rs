@@ -35,7 +35,7 @@ mod store;
 mod tls;
 mod transport;
 
-pub use global::{GlobalOptions, configure};
+pub use global::{GlobalOptions, HeapStats, configure, heap_stats};
 pub use store::{MemoryOptions, RefHook, Store};
 
 #[doc(hidden)]

@@ -255,6 +255,12 @@ impl FileCache {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
+        // A skeleton is kept for the newest blob of its path only: one of another blob is
+        // stale now, and it holds every flag of its parse, which the snapshot replaced with
+        // the written ones (kept, they were ~1 KB per edited flag: M2 in BENCHMARKS.md).
+        if inner.skeletons.get(path).is_some_and(|(id, _)| *id != blob) {
+            inner.skeletons.remove(path);
+        }
         let versions = inner.paths.entry(path.to_owned()).or_default();
         versions.retain(|(id, _)| *id != blob);
         versions.push_front((blob, Arc::new(file)));

@@ -15,6 +15,9 @@ pub struct Process {
     name: String,
     /// `http://127.0.0.1:PORT`.
     pub grpc: String,
+    /// `127.0.0.1:PORT` of the HTTP listener (health, metrics), when the ready file names one
+    /// (the server's does, the echo server's does not).
+    pub http: Option<String>,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -47,6 +50,7 @@ impl Process {
             child,
             name: name.into(),
             grpc: String::new(),
+            http: None,
             log,
             _dir: dir,
         };
@@ -57,6 +61,7 @@ impl Process {
                     .with_context(|| format!("{name}: ready file is not JSON: {text}"))?;
                 let addr = v["grpc"].as_str().context("ready file without `grpc`")?;
                 process.grpc = format!("http://{addr}");
+                process.http = v["http"].as_str().map(str::to_owned);
                 return Ok(process);
             }
             if let Some(status) = process.child.try_wait()? {
@@ -104,6 +109,31 @@ impl Process {
             .with_context(|| format!("no {field} in {path}"))
     }
 
+    /// A gauge without labels from the server's `/metrics` (`None` when the server does not
+    /// report it: `flipt_storage_heap_in_use_bytes` needs glibc).
+    pub fn metric(&self, name: &str) -> Result<Option<f64>> {
+        use std::io::{Read as _, Write as _};
+        let addr = self
+            .http
+            .as_deref()
+            .with_context(|| format!("{}: no HTTP listener", self.name))?;
+        let mut conn = std::net::TcpStream::connect(addr)
+            .with_context(|| format!("{}: connect to {addr}", self.name))?;
+        conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            conn,
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text)
+            .with_context(|| format!("{}: read /metrics", self.name))?;
+        ensure_ok(&text, &self.name)?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok()))
+    }
+
     /// The process's name in messages.
     pub fn name(&self) -> &str {
         &self.name
@@ -115,6 +145,14 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn ensure_ok(response: &str, name: &str) -> Result<()> {
+    let status = response.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        bail!("{name}: /metrics answered {status:?}");
+    }
+    Ok(())
 }
 
 /// The binaries the harness starts.

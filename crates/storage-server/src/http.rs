@@ -243,6 +243,18 @@ async fn metrics(State(state): State<HttpState>) -> Response {
             )]
         }),
     );
+    if let Some(heap) = git2_support::heap_stats() {
+        let _ = writeln!(
+            out,
+            "# HELP flipt_storage_heap_in_use_bytes Bytes the C allocator has handed out and not had back (Rust and libgit2 alike).\n# TYPE flipt_storage_heap_in_use_bytes gauge\nflipt_storage_heap_in_use_bytes {}",
+            heap.in_use
+        );
+        let _ = writeln!(
+            out,
+            "# HELP flipt_storage_heap_free_held_bytes Bytes freed but kept by the C allocator for reuse (resident in part).\n# TYPE flipt_storage_heap_free_held_bytes gauge\nflipt_storage_heap_free_held_bytes {}",
+            heap.free_held
+        );
+    }
     let grpc = crate::serve::request_metrics_text();
     out.push_str(&grpc);
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()

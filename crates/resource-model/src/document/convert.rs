@@ -278,8 +278,7 @@ fn convert_flag(raw: RawFlag, index: usize, version: Version, c: &mut Collector)
         };
         let raw_distributions = raw.distributions.unwrap_or_default();
         let mut distributions = Vec::with_capacity(raw_distributions.len());
-        for (j, d) in raw_distributions.into_iter().enumerate()
-        {
+        for (j, d) in raw_distributions.into_iter().enumerate() {
             let Some(d) = d else {
                 c.item(&item, format!("rule {n} distribution {} is empty", j + 1));
                 continue;

@@ -760,7 +760,11 @@ fn a_put_flag_or_segment_keeps_no_spare_room() {
         (kept.key.len(), kept.name.len())
     );
     assert_eq!(kept.variants.capacity(), 2);
-    assert!(kept.variants.iter().all(|v| v.key.capacity() == v.key.len()));
+    assert!(
+        kept.variants
+            .iter()
+            .all(|v| v.key.capacity() == v.key.len())
+    );
     assert_eq!(kept.rules.capacity(), 1);
     let r = &kept.rules[0];
     assert_eq!((r.segments.capacity(), r.distributions.capacity()), (1, 1));
@@ -776,7 +780,11 @@ fn a_put_flag_or_segment_keeps_no_spare_room() {
     assert_eq!(kept.constraints.capacity(), 1);
     let c = &kept.constraints[0];
     assert_eq!(
-        [c.property.capacity(), c.operator.capacity(), c.value.capacity()],
+        [
+            c.property.capacity(),
+            c.operator.capacity(),
+            c.value.capacity()
+        ],
         [1, 2, 1]
     );
 }

@@ -3,7 +3,8 @@
 //! - M1: serving the 10,000-flag repository (`local` backend) minus serving an empty one,
 //!   against the size of the YAML files.
 //! - M2: memory backend, 10,000 single-flag writes through the API to the 10,000-flag
-//!   repository; RSS after all of them minus RSS after 2,000.
+//!   repository; RSS after all of them minus RSS after 2,000. Then 10,000 more writes, reported
+//!   beside the figure, to show whether memory levels off once every flag has been edited.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,17 @@ async fn settled_rss(p: &Process) -> Result<u64> {
         }
         last = now;
     }
+}
+
+/// The server's live heap and the freed memory its allocator holds, in KiB (zero when the
+/// server cannot tell: not glibc).
+fn heap_kib(p: &Process) -> Result<[u64; 2]> {
+    let kib =
+        |name: &str| -> Result<u64> { Ok(p.metric(name)?.map_or(0, |b| (b / 1024.0) as u64)) };
+    Ok([
+        kib("flipt_storage_heap_in_use_bytes")?,
+        kib("flipt_storage_heap_free_held_bytes")?,
+    ])
 }
 
 /// `RssAnon`, `RssFile` and `RssShmem` of `p`, in KiB.
@@ -108,6 +120,9 @@ pub(super) async fn rss(ctx: &mut Ctx) -> Result<Vec<Figure>> {
 pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Figure>> {
     let s = ctx.scale;
     let (first, total) = s.pick((2_000usize, 10_000usize), (1_000, 3_000));
+    // Past the figure: as many writes again, to see whether memory levels off once every
+    // flag has been edited (the 10,000 writes edit each of the 10,000 flags once).
+    let beyond = 2 * total;
     let server = seeded_memory_server(ctx, "m2", 100).await?;
     let mut env = EnvClient::new(channel(&server.grpc).await?);
     let start_rss = server.rss_kib()?;
@@ -116,7 +131,9 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
     let mut parts_first = [0; 3];
     let t = Instant::now();
     let (mut window, mut window_p50) = (Latencies::new(), Vec::new());
-    for i in 1..=total {
+    let (mut at_end, mut parts_end) = (0, [0; 3]);
+    let (mut heap_first, mut heap_end) = ([0; 2], [0; 2]);
+    for i in 1..=beyond {
         let ns = i % 100;
         let f = (i / 100) % data::FLAGS_PER_NAMESPACE;
         let key = data::flag_key(ns, f);
@@ -142,12 +159,19 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
             if i == first {
                 at_first = rss;
                 parts_first = rss_parts(&server)?;
+                heap_first = heap_kib(&server)?;
+            }
+            if i == total {
+                at_end = rss;
+                parts_end = rss_parts(&server)?;
+                heap_end = heap_kib(&server)?;
             }
         }
     }
     let elapsed = t.elapsed();
-    let at_end = server.rss_kib()?;
-    let parts_end = rss_parts(&server)?;
+    let at_beyond = server.rss_kib()?;
+    let parts_beyond = rss_parts(&server)?;
+    let heap_beyond = heap_kib(&server)?;
     let growth = (at_end as f64 - at_first as f64) / MIB;
     charts.growth(
         "growth-m2.svg",
@@ -166,19 +190,41 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
         total as u64,
     )
     .note(format!(
-        "through the real server: `flipt-storage serve`, memory backend, no remote, seeded with the 10,000-flag data set; {total} UpdateResource calls one at a time, each changing one flag (description and enabled) round-robin over the namespaces, in {:.1} s ({:.2} ms per write); RSS {:.1} MiB after seeding, {:.1} MiB after {first} writes, {:.1} MiB after {total}; one run (the figure is a difference within the run); the memory backend packs its objects every 1,000 commits, so RSS is a saw-tooth (see growth-m2.svg) and both measuring points sit at the same phase, right after a compaction",
+        "through the real server: `flipt-storage serve`, memory backend, no remote, seeded with the 10,000-flag data set; UpdateResource calls one at a time, each changing one flag (description and enabled) round-robin over the namespaces, so that the first 10,000 edit every flag once; {beyond} writes in {:.1} s ({:.2} ms per write); RSS {:.1} MiB after seeding, {:.1} MiB after {first} writes, {:.1} MiB after {total}, {:.1} MiB after {beyond}; one run (the figure is a difference within the run); the memory backend packs its objects every 1,000 commits, so RSS is a saw-tooth (see growth-m2.svg) and the measuring points sit at the same phase, right after a compaction",
         elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() * 1000.0 / total as f64,
+        elapsed.as_secs_f64() * 1000.0 / beyond as f64,
         start_rss as f64 / MIB,
         at_first as f64 / MIB,
-        at_end as f64 / MIB
+        at_end as f64 / MIB,
+        at_beyond as f64 / MIB
     ));
-    let part = |i: usize| (parts_end[i] as f64 - parts_first[i] as f64) / MIB;
+    let part = |a: &[u64; 3], b: &[u64; 3], i: usize| (b[i] as f64 - a[i] as f64) / MIB;
     f = f.note(format!(
         "the growth by kind of page (/proc/<pid>/status): RssAnon (heap) {:+.1} MiB, RssFile {:+.1} MiB, RssShmem {:+.1} MiB (pack files of the memory backend's scratch directory mapped by libgit2, up to its 16 MiB mapped limit; the bench keeps its scratch directories on tmpfs when /dev/shm is writable, and then those pages count as shared memory rather than page cache)",
-        part(0),
-        part(1),
-        part(2)
+        part(&parts_first, &parts_end, 0),
+        part(&parts_first, &parts_end, 1),
+        part(&parts_first, &parts_end, 2)
+    ));
+    let heap = |a: &[u64; 2], b: &[u64; 2], i: usize| (b[i] as f64 - a[i] as f64) / MIB;
+    if heap_end[0] > 0 {
+        f = f.note(format!(
+            "the heap by the allocator's count (the server's `flipt_storage_heap_in_use_bytes` and `flipt_storage_heap_free_held_bytes`, glibc's mallinfo2): live {:.1} MiB after {first} writes, {:.1} after {total}, {:.1} after {beyond}; freed but held by the allocator {:.1}, {:.1}, {:.1} MiB; from {first} to {total} live {:+.1} MiB, held {:+.1} MiB",
+            heap_first[0] as f64 / MIB,
+            heap_end[0] as f64 / MIB,
+            heap_beyond[0] as f64 / MIB,
+            heap_first[1] as f64 / MIB,
+            heap_end[1] as f64 / MIB,
+            heap_beyond[1] as f64 / MIB,
+            heap(&heap_first, &heap_end, 0),
+            heap(&heap_first, &heap_end, 1),
+        ));
+    }
+    f = f.note(format!(
+        "levelling off, past the figure: from {total} to {beyond} writes (every flag edited a second time) RSS {:+.1} MiB: RssAnon {:+.1}, RssFile {:+.1}, RssShmem {:+.1} MiB",
+        (at_beyond as f64 - at_end as f64) / MIB,
+        part(&parts_end, &parts_beyond, 0),
+        part(&parts_end, &parts_beyond, 1),
+        part(&parts_end, &parts_beyond, 2)
     ));
     f = f.note(format!(
         "UpdateResource p50 per 1,000 writes (ms): {}",
@@ -197,7 +243,7 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
         false,
     );
     if s.quick {
-        f = f.note("quick run: 3,000 writes, growth measured from 1,000 (the full run does the figure's 10,000 from 2,000)");
+        f = f.note("quick run: 3,000 writes, growth measured from 1,000, then 3,000 more (the full run does the figure's 10,000 from 2,000, then 10,000 more)");
     }
     Ok(vec![f])
 }
