@@ -230,40 +230,6 @@ impl Flag {
         self.variants.iter().find(|v| v.key == key)
     }
 
-    /// Gives back the spare capacity of its texts and lists, so that a flag kept in a
-    /// snapshot costs what its content does. Lists grown by pushing, and lists converted in
-    /// place from a larger element type (a decoded protobuf message's, say), keep room for
-    /// twice their items or more; a flag parsed from a file has none (M2 in BENCHMARKS.md).
-    pub fn shrink_to_fit(&mut self) {
-        self.key.shrink_to_fit();
-        self.name.shrink_to_fit();
-        self.description.shrink_to_fit();
-        self.variants.shrink_to_fit();
-        for v in &mut self.variants {
-            v.key.shrink_to_fit();
-            v.name.shrink_to_fit();
-            v.description.shrink_to_fit();
-        }
-        self.rules.shrink_to_fit();
-        for r in &mut self.rules {
-            shrink_all(&mut r.segments);
-            r.distributions.shrink_to_fit();
-            for d in &mut r.distributions {
-                d.variant.shrink_to_fit();
-            }
-        }
-        self.rollouts.shrink_to_fit();
-        for r in &mut self.rollouts {
-            r.description.shrink_to_fit();
-            if let RolloutRule::Segment(s) = &mut r.rule {
-                shrink_all(&mut s.segments);
-            }
-        }
-        if let Some(d) = &mut self.default_variant {
-            d.shrink_to_fit();
-        }
-    }
-
     /// Every segment key its rules and rollouts reference.
     pub fn segment_keys(&self) -> impl Iterator<Item = &str> {
         self.rules
@@ -412,30 +378,7 @@ pub struct Segment {
     pub constraints: Vec<Constraint>,
 }
 
-/// Shrinks a list of texts and each text.
-fn shrink_all(texts: &mut Vec<String>) {
-    texts.shrink_to_fit();
-    for t in texts {
-        t.shrink_to_fit();
-    }
-}
-
 impl Segment {
-    /// Gives back the spare capacity of its texts and constraints (see
-    /// [`Flag::shrink_to_fit`]).
-    pub fn shrink_to_fit(&mut self) {
-        self.key.shrink_to_fit();
-        self.name.shrink_to_fit();
-        self.description.shrink_to_fit();
-        self.constraints.shrink_to_fit();
-        for c in &mut self.constraints {
-            c.property.shrink_to_fit();
-            c.operator.shrink_to_fit();
-            c.value.shrink_to_fit();
-            c.description.shrink_to_fit();
-        }
-    }
-
     /// A segment with a key and a name.
     pub fn new(key: impl Into<String>, name: impl Into<String>) -> Self {
         Segment {

@@ -538,9 +538,7 @@ impl FeaturesFile {
     /// Replaces the flag with the same key where it is, or appends it to the last document
     /// (adding one if the file has none). Raises the document's version if the flag needs a
     /// newer one. Returns the flag it replaced.
-    pub fn put_flag(&mut self, mut flag: Flag) -> Option<Flag> {
-        // Kept for as long as the file is served: no spare room.
-        flag.shrink_to_fit();
+    pub fn put_flag(&mut self, flag: Flag) -> Option<Flag> {
         let need = emit::flag_min_version(&flag);
         if let Some(doc) = self
             .find_doc(|d| d.flags.iter().any(|f| f.key == flag.key))
@@ -568,8 +566,7 @@ impl FeaturesFile {
 
     /// Replaces the segment with the same key where it is, or appends it to the last
     /// document. Returns the segment it replaced.
-    pub fn put_segment(&mut self, mut segment: Segment) -> Option<Segment> {
-        segment.shrink_to_fit();
+    pub fn put_segment(&mut self, segment: Segment) -> Option<Segment> {
         if let Some(doc) = self
             .find_doc(|d| d.segments.iter().any(|s| s.key == segment.key))
             .and_then(|i| self.doc_mut(i))
