@@ -88,9 +88,7 @@ pub trait GitBackend: Debug + Send + Sync + 'static {
         to: ObjectId,
         message: String,
     ) -> Result<bool> {
-        // The usual case, one commit on top, is read off its parents: cheaper than a walk.
-        let ahead = self.commit_info(to).await?.parents.contains(&from)
-            || self.is_ancestor(from, to).await?;
+        let ahead = self.is_ancestor(from, to).await?;
         if ahead {
             self.update_ref(RefUpdate {
                 name,

@@ -635,10 +635,7 @@ impl GitBackend for Store {
         let inner = self.inner.clone();
         // The check and the move in one round trip to a blocking thread.
         blocking(move || {
-            let ahead = inner.with_objects(|r| {
-                Ok(ops::commit_info(r, to)?.parents.contains(&from)
-                    || ops::is_ancestor(r, from, to)?)
-            })?;
+            let ahead = inner.with_objects(|r| ops::is_ancestor(r, from, to))?;
             if ahead {
                 inner.update_ref_blocking(&RefUpdate {
                     name,

@@ -498,15 +498,7 @@ impl SyncedStorage {
             // The remote-tracking reference now holds what the remote advertised; the
             // backend's references state has it when the fetch returns.
             let tracking = self.tracking(&self.inner.opts.branch)?;
-            let head = self
-                .inner
-                .backend
-                .subscribe()
-                .borrow()
-                .refs
-                .get(&tracking)
-                .copied();
-            if let Some(head) = head {
+            if let Some(head) = self.known_ref(&tracking) {
                 self.remember_remote(head);
             }
             Ok::<_, SyncError>(!changes.is_empty())
@@ -847,7 +839,7 @@ impl SyncedStorage {
         // The local branch as last seen (the references state): a compare-and-swap moves it,
         // so a value that is out of date moves nothing.
         let local_ref = RefName::branch(branch)?;
-        let local = b.subscribe().borrow().refs.get(&local_ref).copied();
+        let local = self.known_ref(&local_ref);
         let move_local = async {
             let behind = match local {
                 None => true,
@@ -1206,15 +1198,18 @@ impl SyncedStorage {
     /// re-reads the references and is planned again on that commit. `None` is worth asking
     /// the backend about.
     fn known_head(&self, branch: &str) -> Result<Option<ObjectId>> {
-        let name = self.tracking(branch)?;
-        Ok(self
-            .inner
+        Ok(self.known_ref(&self.tracking(branch)?))
+    }
+
+    /// A reference as the backend's references state has it (no call to the backend).
+    fn known_ref(&self, name: &RefName) -> Option<ObjectId> {
+        self.inner
             .backend
             .subscribe()
             .borrow()
             .refs
-            .get(&name)
-            .copied())
+            .get(name)
+            .copied()
     }
 
     // ------------------------------------------------------------------------------ branches
