@@ -105,6 +105,18 @@ async fn the_default_configuration_serves_one_memory_storage() {
         "{metrics}"
     );
     gauge("flipt_storage_heap_free_held_bytes");
+    // The memory storage holds its seed commit (README.md) in RAM; nothing compacted yet.
+    assert!(gauge("flipt_storage_memory_held_bytes") > 100, "{metrics}");
+    assert_eq!(
+        gauge("flipt_storage_memory_compactions_total"),
+        0,
+        "{metrics}"
+    );
+    assert_eq!(
+        gauge("flipt_storage_memory_pack_merges_total"),
+        0,
+        "{metrics}"
+    );
     assert!(s.log().contains("listening grpc="), "{}", s.log());
     assert_eq!(s.stop(), Some(0), "SIGTERM is a clean exit");
 }

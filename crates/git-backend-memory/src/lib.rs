@@ -5,8 +5,9 @@
 //! backend owns a private scratch directory (under the system's temporary directory, never the
 //! working directory) that is removed when the backend is dropped; the backend works when the
 //! working directory is read-only, and many instances can fetch at once. New objects live in
-//! RAM (libgit2's mempack). Memory stays bounded under a long stream of writes: every
-//! `compact_every` commits (1,000 by default), and before every fetch or push, the objects
+//! RAM (libgit2's mempack). Memory stays bounded under a long stream of writes: once they
+//! reach `compact_bytes` (16 MiB by default) or `compact_every` commits (1,000), whichever
+//! comes first, and before every fetch or push, the objects
 //! held in RAM that are reachable from a reference (or from a commit made in the last minutes)
 //! are written as one pack in the scratch directory and the in-memory store is reset; when
 //! packs pile up they are merged into one. History stays complete.
@@ -40,7 +41,11 @@ const SCRATCH_PREFIX: &str = "flipt-memory-";
 /// How a memory backend keeps its objects.
 #[derive(Debug, Clone)]
 pub struct MemoryBackendOptions {
-    /// Commits between two compactions of the in-memory objects into a pack.
+    /// Bytes of in-memory objects that trigger their compaction into a pack (16 MiB by
+    /// default): bounds the RAM they take, and how long the write that triggers the
+    /// compaction waits for it.
+    pub compact_bytes: usize,
+    /// Commits between two compactions of the in-memory objects into a pack, at most.
     pub compact_every: usize,
     /// Packs in the scratch directory before they are merged into one.
     pub max_packs: usize,
@@ -52,6 +57,7 @@ impl Default for MemoryBackendOptions {
     fn default() -> Self {
         let d = MemoryOptions::default();
         MemoryBackendOptions {
+            compact_bytes: d.compact_bytes,
             compact_every: d.compact_every,
             max_packs: d.max_packs,
             scratch_parent: None,
@@ -92,6 +98,7 @@ impl MemoryBackend {
             "memory",
             scratch.path(),
             MemoryOptions {
+                compact_bytes: options.compact_bytes.max(1),
                 compact_every: options.compact_every.max(1),
                 max_packs: options.max_packs.max(2),
             },

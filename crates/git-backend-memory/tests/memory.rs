@@ -38,6 +38,7 @@ fn oid(text: &str) -> ObjectId {
 
 fn options(compact_every: usize, max_packs: usize, parent: Option<&Path>) -> MemoryBackendOptions {
     MemoryBackendOptions {
+        compact_bytes: 1 << 30,
         compact_every,
         max_packs,
         scratch_parent: parent.map(Path::to_owned),
@@ -707,6 +708,43 @@ async fn new_objects_stay_in_ram_until_compaction() {
     b.compact().await.unwrap();
     assert_eq!(packs(&scratch).len(), 2);
     assert!(on_disk(&scratch, c3));
+}
+
+/// The objects held in RAM are bounded in bytes too: with `compact_bytes` at 64 KiB, two
+/// commits of a 30 KB file stay in RAM (and in the process's count of held bytes), the third
+/// writes all three as one pack; a single commit larger than the bound is packed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_follows_the_bytes_held_in_ram() {
+    let b = new_backend(MemoryBackendOptions {
+        compact_bytes: 64 << 10,
+        ..options(1000, 32, None)
+    });
+    let scratch = b.scratch_dir().to_owned();
+    let file = |n: u8| put("ns/features.yaml", format!("{n}").repeat(30_000));
+    let compactions = git2_support::memory_stats().compactions;
+    let c1 = commit(&b, None, vec![file(1)], "one").await;
+    let c2 = commit(&b, Some(c1), vec![file(2)], "two").await;
+    assert!(packs(&scratch).is_empty() && !on_disk(&scratch, c2));
+    // Other tests of this process add their own bytes and take away only those.
+    let held = git2_support::memory_stats().held_bytes;
+    assert!(held >= 60_000, "held {held} bytes");
+    let c3 = commit(&b, Some(c2), vec![file(3)], "three").await;
+    assert_eq!(packs(&scratch).len(), 1);
+    for c in [c1, c2, c3] {
+        assert!(on_disk(&scratch, c), "{c} compacted");
+    }
+    assert!(git2_support::memory_stats().compactions > compactions);
+    let big = put("ns/big.yaml", "x".repeat(100_000));
+    let c4 = commit(&b, Some(c3), vec![big], "big").await;
+    assert_eq!(packs(&scratch).len(), 2);
+    assert!(on_disk(&scratch, c4));
+    assert_eq!(
+        b.read_to_string(c4, "ns/features.yaml")
+            .await
+            .unwrap()
+            .map(|s| s.len()),
+        Some(30_000)
+    );
 }
 
 /// 200 commits and reference updates with a compaction every 10 commits and at most 4 packs:

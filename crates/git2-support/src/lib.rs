@@ -36,7 +36,7 @@ mod tls;
 mod transport;
 
 pub use global::{GlobalOptions, HeapStats, configure, heap_stats};
-pub use store::{MemoryOptions, RefHook, Store};
+pub use store::{MemoryOptions, MemoryStats, RefHook, Store, memory_stats};
 
 #[doc(hidden)]
 pub mod __private {

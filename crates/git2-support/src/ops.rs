@@ -360,6 +360,34 @@ pub(crate) fn create_commit(repo: &Repository, request: &CommitRequest) -> Resul
     Ok(oid(id))
 }
 
+/// Bytes of the objects that [`create_commit`] wrote for `request` as commit `id`, at most:
+/// the new blobs, the trees on the paths of the changes, and the commit. An object that
+/// existed already is not stored again, so this may count more than was stored. Meant for the
+/// memory store's account of what it holds in RAM.
+pub(crate) fn commit_size(repo: &Repository, id: ObjectId, request: &CommitRequest) -> Result<u64> {
+    let error = |e| local_error("failed to read an object header", e);
+    let odb = repo.odb().map_err(error)?;
+    let size = |oid: Oid| -> Result<u64> { Ok(odb.read_header(oid).map_err(error)?.0 as u64) };
+    let commit = find_commit(repo, id)?;
+    let tree = commit.tree().map_err(error)?;
+    let mut bytes = size(commit.id())? + size(tree.id())?;
+    let mut dirs = std::collections::BTreeSet::new();
+    for change in &request.changes {
+        if let Change::Put { content, .. } = change {
+            bytes += content.len() as u64;
+        }
+        let path = change.path().as_str();
+        dirs.extend(path.match_indices('/').map(|(i, _)| &path[..i]));
+    }
+    for dir in dirs {
+        // A directory that a deletion emptied is gone from the new tree.
+        if let Ok(entry) = tree.get_path(std::path::Path::new(dir)) {
+            bytes += size(entry.id())?;
+        }
+    }
+    Ok(bytes)
+}
+
 /// Every reference under `refs/` that resolves to a commit.
 pub(crate) fn all_refs(repo: &Repository) -> Result<BTreeMap<RefName, ObjectId>> {
     let mut out = BTreeMap::new();

@@ -2,6 +2,7 @@
 //! objects in memory.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,13 @@ pub type RefHook =
 /// How new objects are kept.
 #[derive(Debug, Clone, Copy)]
 pub struct MemoryOptions {
-    /// Objects written since the last compaction stay in RAM; after this many commits they
-    /// are written as one pack and the in-memory store is reset.
+    /// Objects written since the last compaction stay in RAM; once they reach this many bytes
+    /// (counted as [`ops::commit_size`] does: blobs, the trees on the changed paths, commits),
+    /// or `compact_every` commits, whichever comes first, they are written as one pack and the
+    /// in-memory store is reset. Bounds both the RAM they take and the time a compaction
+    /// holds up the write that triggers it (it compresses them all).
+    pub compact_bytes: usize,
+    /// Commits between two compactions at most.
     pub compact_every: usize,
     /// When the scratch location holds more packs than this, they are merged into one.
     pub max_packs: usize,
@@ -31,6 +37,7 @@ pub struct MemoryOptions {
 impl Default for MemoryOptions {
     fn default() -> Self {
         MemoryOptions {
+            compact_bytes: 16 << 20,
             compact_every: 1000,
             max_packs: 32,
         }
@@ -42,6 +49,9 @@ impl Default for MemoryOptions {
 struct MemState {
     repo: Repository,
     since_compaction: usize,
+    /// Bytes of the objects written since the last compaction (see
+    /// [`MemoryOptions::compact_bytes`]); also counted in [`HELD_BYTES`].
+    bytes_since_compaction: u64,
     /// Commits no reference has pointed at yet (a write in flight), kept through compactions
     /// and pack merges while younger than `KEEP_UNREFERENCED`. A reference update to one
     /// removes it: from then on the reference keeps it.
@@ -56,11 +66,44 @@ struct MemState {
     options: MemoryOptions,
 }
 
+impl Drop for MemState {
+    fn drop(&mut self) {
+        HELD_BYTES.fetch_sub(self.bytes_since_compaction, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of objects held in RAM by every memory store of the process.
+static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Compactions and pack merges of every memory store of the process.
+static COMPACTIONS: AtomicU64 = AtomicU64::new(0);
+static PACK_MERGES: AtomicU64 = AtomicU64::new(0);
+
+/// What the memory stores of the process hold and have done, all stores together (for
+/// metrics: a server may serve several memory environments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Bytes of objects held in RAM, not yet written to a pack.
+    pub held_bytes: u64,
+    /// Compactions so far (objects held in RAM written as one pack).
+    pub compactions: u64,
+    /// Pack merges so far (every pack of a scratch location replaced by one).
+    pub pack_merges: u64,
+}
+
+/// The counters of [`MemoryStats`].
+pub fn memory_stats() -> MemoryStats {
+    MemoryStats {
+        held_bytes: HELD_BYTES.load(Ordering::Relaxed),
+        compactions: COMPACTIONS.load(Ordering::Relaxed),
+        pack_merges: PACK_MERGES.load(Ordering::Relaxed),
+    }
+}
+
 /// How long a commit that no reference points at is kept through compactions.
 const KEEP_UNREFERENCED: Duration = Duration::from_secs(120);
-/// Compactions of at least this many commits give freed memory back to the system (a
+/// Compactions of at least this many bytes give freed memory back to the system (a
 /// `malloc_trim` walks the whole heap: not worth it for the one commit compacted before a push).
-const TRIM_AFTER: usize = 64;
+const TRIM_AFTER: u64 = 1 << 20;
 /// How long the reference poller lets a burst of wake-ups settle before re-reading again.
 const SETTLE: Duration = Duration::from_millis(50);
 /// Handles kept open for reuse.
@@ -155,6 +198,7 @@ impl Store {
         let mem = MemState {
             repo,
             since_compaction: 0,
+            bytes_since_compaction: 0,
             pending: Vec::new(),
             fresh: Vec::new(),
             on_disk: Vec::new(),
@@ -327,11 +371,15 @@ impl Inner {
         };
         let mut st = lock(mem);
         let id = ops::create_commit(&st.repo, request)?;
+        let bytes = ops::commit_size(&st.repo, id, request)?;
         st.pending.push((id, Instant::now()));
         st.fresh.push(id);
         st.since_compaction += 1;
-        let merge =
-            st.since_compaction >= st.options.compact_every && self.compact_locked(&mut st)?;
+        st.bytes_since_compaction += bytes;
+        HELD_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        let full = st.since_compaction >= st.options.compact_every
+            || st.bytes_since_compaction >= st.options.compact_bytes as u64;
+        let merge = full && self.compact_locked(&mut st)?;
         drop(st);
         if merge {
             self.merge_packs()?;
@@ -445,9 +493,12 @@ impl Inner {
             roots
         };
         st.on_disk = roots;
-        let compacted = std::mem::take(&mut st.since_compaction);
         st.repo = open_memory_handle(&self.path)?;
-        if compacted >= TRIM_AFTER {
+        st.since_compaction = 0;
+        let bytes = std::mem::take(&mut st.bytes_since_compaction);
+        HELD_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+        COMPACTIONS.fetch_add(1, Ordering::Relaxed);
+        if bytes >= TRIM_AFTER {
             crate::global::release_free_memory();
         }
         Ok(self.pack_count() > st.options.max_packs)
@@ -545,6 +596,7 @@ impl Inner {
         st.repo = open_memory_handle(&self.path)?;
         drop(st);
         lock(&self.pool).clear();
+        PACK_MERGES.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

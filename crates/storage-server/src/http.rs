@@ -255,6 +255,22 @@ async fn metrics(State(state): State<HttpState>) -> Response {
             heap.free_held
         );
     }
+    let memory = git2_support::memory_stats();
+    let _ = writeln!(
+        out,
+        "# HELP flipt_storage_memory_held_bytes Bytes of new git objects that memory storages hold in RAM, not yet written to a pack in their scratch directory.\n# TYPE flipt_storage_memory_held_bytes gauge\nflipt_storage_memory_held_bytes {}",
+        memory.held_bytes
+    );
+    let _ = writeln!(
+        out,
+        "# HELP flipt_storage_memory_compactions_total Times memory storages wrote the objects held in RAM as one pack.\n# TYPE flipt_storage_memory_compactions_total counter\nflipt_storage_memory_compactions_total {}",
+        memory.compactions
+    );
+    let _ = writeln!(
+        out,
+        "# HELP flipt_storage_memory_pack_merges_total Times memory storages merged the packs of their scratch directory into one.\n# TYPE flipt_storage_memory_pack_merges_total counter\nflipt_storage_memory_pack_merges_total {}",
+        memory.pack_merges
+    );
     let grpc = crate::serve::request_metrics_text();
     out.push_str(&grpc);
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
