@@ -10,7 +10,7 @@
 //! comes first, and before every fetch or push, the objects
 //! held in RAM that are reachable from a reference (or from a commit made in the last minutes)
 //! are written as one pack in the scratch directory and the in-memory store is reset; when
-//! packs pile up they are merged into one. History stays complete.
+//! packs pile up the smaller ones are merged into one, geometrically (see `max_packs`). History stays complete.
 //!
 //! Scratch directories left behind by a process that was killed are removed by the next
 //! backend created on the machine.
@@ -47,7 +47,9 @@ pub struct MemoryBackendOptions {
     pub compact_bytes: usize,
     /// Commits between two compactions of the in-memory objects into a pack, at most.
     pub compact_every: usize,
-    /// Packs in the scratch directory before they are merged into one.
+    /// Packs in the scratch directory before the smaller ones are merged into one: smallest
+    /// first, while each is at most twice the size of those taken before it, so that a large
+    /// pack is rewritten only once the packs merged with it add up to half its size.
     pub max_packs: usize,
     /// Where scratch directories are made (the system's temporary directory by default).
     pub scratch_parent: Option<PathBuf>,

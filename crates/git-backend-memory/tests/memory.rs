@@ -942,6 +942,61 @@ async fn unreferenced_commit_can_be_pushed_after_compactions() {
     }
 }
 
+/// Merges are geometric: a large pack is not rewritten when small ones are merged (only once
+/// the small ones add up to half its size), and every object stays readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_leave_a_large_pack_alone() {
+    let b = new_backend(options(1, 3, None));
+    let scratch = b.scratch_dir().to_owned();
+    // ~200 KB that does not compress much.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: String = (0..25_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            format!("{:08x}", x >> 32)
+        })
+        .collect();
+    let mut head = commit(&b, None, vec![put("big.txt", noise)], "big").await;
+    move_ref(&b, &main_ref(), None, head).await;
+    let big = packs(&scratch);
+    assert_eq!(big.len(), 1);
+    for i in 0..20 {
+        let next = commit(
+            &b,
+            Some(head),
+            vec![put("small.yaml", format!("i: {i}\n"))],
+            "small",
+        )
+        .await;
+        move_ref(&b, &main_ref(), Some(head), next).await;
+        head = next;
+        let n = packs(&scratch).len();
+        assert!(n <= 3, "after commit {i}: {n} packs");
+    }
+    assert!(
+        packs(&scratch).contains(&big[0]),
+        "the large pack was rewritten: {:?}",
+        packs(&scratch)
+    );
+    assert_eq!(
+        b.read_to_string(head, "small.yaml")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("i: 19\n")
+    );
+    assert_eq!(
+        b.read_to_string(head, "big.txt")
+            .await
+            .unwrap()
+            .map(|t| t.len()),
+        Some(200_000)
+    );
+    assert_eq!(b.log(head, LogOptions::default()).await.unwrap().len(), 21);
+}
+
 /// A store that only fetches (no commits of its own, so no compaction) still merges the
 /// packs its fetches leave, and keeps every fetched commit readable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,8 @@ pub struct MemoryOptions {
     pub compact_bytes: usize,
     /// Commits between two compactions at most.
     pub compact_every: usize,
-    /// When the scratch location holds more packs than this, they are merged into one.
+    /// When the scratch location holds more packs than this, the smaller ones are merged into
+    /// one (see [`Inner::merge_packs`]).
     pub max_packs: usize,
 }
 
@@ -86,7 +87,7 @@ pub struct MemoryStats {
     pub held_bytes: u64,
     /// Compactions so far (objects held in RAM written as one pack).
     pub compactions: u64,
-    /// Pack merges so far (every pack of a scratch location replaced by one).
+    /// Pack merges so far (the smaller packs of a scratch location replaced by one).
     pub pack_merges: u64,
 }
 
@@ -515,7 +516,14 @@ impl Inner {
             .unwrap_or(0)
     }
 
-    /// Replaces every pack of the scratch location by one pack of the reachable objects.
+    /// Merges the smaller packs of the scratch location into one, geometrically: smallest
+    /// first, the two smallest and then each next one while it is at most twice the size of
+    /// those taken before it. A pack is rewritten only once the packs merged with it add up to
+    /// half its size, so each object is rewritten a logarithmic number of times over the
+    /// history. (Every merge used to rewrite the whole history; with a remote, where every
+    /// push compacts its one commit into a pack of its own, that was every 32 writes.)
+    /// The objects are taken from the packs' indexes, reachable or not: compactions pack only
+    /// reachable objects and recent unreferenced commits, so there is little to collect.
     ///
     /// Lock order: the gate (exclusive: no network operation runs on a pooled handle), then
     /// the memory lock, taken only briefly so that reads go on while the pack is built.
@@ -523,47 +531,38 @@ impl Inner {
         let Some(mem) = &self.mem else { return Ok(()) };
         let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let pack_dir = self.path.join("objects").join("pack");
-        let is_pack_file = |p: &Path| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("pack-"))
-        };
-        let list = || -> Result<Vec<PathBuf>> {
-            Ok(std::fs::read_dir(&pack_dir)
-                .map_err(|e| Error::storage("failed to list packs", e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_pack_file(p))
-                .collect())
-        };
-        let old = list()?;
-        let (on_disk, pending): (Vec<ObjectId>, Vec<ObjectId>) = {
-            let st = lock(mem);
-            (
-                st.on_disk.clone(),
-                st.pending.iter().map(|(id, _)| *id).collect(),
-            )
-        };
+        let mut packs: Vec<(u64, PathBuf)> = std::fs::read_dir(&pack_dir)
+            .map_err(|e| Error::storage("failed to list packs", e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+            .map(|e| (e.metadata().map_or(0, |m| m.len()), e.path()))
+            .collect();
+        if packs.len() < 2 {
+            return Ok(());
+        }
+        packs.sort();
+        let mut take = 2;
+        let mut sum = packs[0].0 + packs[1].0;
+        while take < packs.len() && packs[take].0 <= 2 * sum {
+            sum += packs[take].0;
+            take += 1;
+        }
+        let rolled: Vec<PathBuf> = packs.into_iter().take(take).map(|(_, p)| p).collect();
         let tmp = self.path.join("objects").join("pack-merge");
         {
-            // A plain handle sees what is on disk: every reference (fetched ones included) and
-            // the commits compacted so far. Commits still in memory are skipped here and
-            // compacted into a pack of their own below, which is not deleted.
+            // A plain handle sees every pack; the objects still in memory are not in them,
+            // and are compacted into a pack of their own below, which is not deleted.
             let repo = Repository::open_bare(&self.path)
                 .map_err(|e| local_error("failed to open the scratch repository", e))?;
-            let mut walk = repo
-                .revwalk()
-                .map_err(|e| local_error("failed to walk history", e))?;
-            for id in ops::all_refs(&repo)?
-                .values()
-                .chain(&on_disk)
-                .chain(&pending)
-            {
-                let _ = walk.push(git_oid(*id));
-            }
             let mut pb = repo
                 .packbuilder()
                 .map_err(|e| local_error("failed to start a pack", e))?;
-            pb.insert_walk(&mut walk)
-                .map_err(|e| local_error("failed to collect objects for a pack", e))?;
+            for pack in &rolled {
+                for id in pack_index_ids(&pack.with_extension("idx"))? {
+                    pb.insert_object(id, None)
+                        .map_err(|e| local_error("failed to collect objects for a pack", e))?;
+                }
+            }
             let _ = std::fs::remove_dir_all(&tmp);
             std::fs::create_dir_all(&tmp)
                 .map_err(|e| Error::storage("failed to create a directory for merging packs", e))?;
@@ -585,10 +584,14 @@ impl Inner {
             merged.push(entry.file_name());
         }
         let _ = std::fs::remove_dir_all(&tmp);
-        // The merged pack is named after its content, so it may have the name of an old
-        // pack holding the same objects: never delete it.
-        let old = old
-            .into_iter()
+        // Every file of a merged pack (`.pack`, `.idx`, ...). The new pack is named after its
+        // content, so it may have the name of a merged one holding the same objects: never
+        // delete it.
+        let stems: Vec<_> = rolled.iter().filter_map(|p| p.file_stem()).collect();
+        let old = std::fs::read_dir(&pack_dir)
+            .map_err(|e| Error::storage("failed to list packs", e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_stem().is_some_and(|s| stems.contains(&s)))
             .filter(|p| p.file_name().is_none_or(|n| !merged.iter().any(|m| m == n)));
         for p in old {
             let _ = std::fs::remove_file(p);
@@ -599,6 +602,32 @@ impl Inner {
         PACK_MERGES.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The object ids in a pack index of version 2, the format libgit2 and git write: a magic
+/// number and the version, 256 cumulative counts by first byte (the last is the number of
+/// objects), then the sorted ids, 20 bytes each.
+fn pack_index_ids(path: &Path) -> Result<Vec<git2::Oid>> {
+    let data = std::fs::read(path).map_err(|e| Error::storage("failed to read a pack index", e))?;
+    let bad = || {
+        Error::Internal(format!(
+            "`{}` is not a version-2 pack index",
+            path.display()
+        ))
+    };
+    if data.get(..8) != Some(&[0xff, b't', b'O', b'c', 0, 0, 0, 2][..]) {
+        return Err(bad());
+    }
+    let count = data
+        .get(8 + 255 * 4..8 + 256 * 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(bad)? as usize;
+    let first = 8 + 256 * 4;
+    let ids = data.get(first..first + 20 * count).ok_or_else(bad)?;
+    ids.chunks_exact(20)
+        .map(|id| git2::Oid::from_bytes(id).map_err(|_| bad()))
+        .collect()
 }
 
 #[async_trait]
