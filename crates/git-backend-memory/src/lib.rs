@@ -3,14 +3,15 @@
 //!
 //! libgit2 still needs a directory for fetched packs, references and lock files, so each
 //! backend owns a private scratch directory (under the system's temporary directory, never the
-//! working directory) that is removed when the backend is dropped; the backend works when the
-//! working directory is read-only, and many instances can fetch at once. New objects live in
-//! RAM (libgit2's mempack). Memory stays bounded under a long stream of writes: once they
-//! reach `compact_bytes` (16 MiB by default) or `compact_every` commits (1,000), whichever
-//! comes first, and before every fetch or push, the objects
-//! held in RAM that are reachable from a reference (or from a commit made in the last minutes)
-//! are written as one pack in the scratch directory and the in-memory store is reset; when
-//! packs pile up the smaller ones are merged into one, geometrically (see `max_packs`). History stays complete.
+//! working directory) that is removed when the backend is dropped (once a pack merge in
+//! flight has ended); the backend works when the working directory is read-only, and many
+//! instances can fetch at once. New objects live in RAM (libgit2's mempack). Memory stays
+//! bounded under a long stream of writes: once they reach `compact_bytes` (16 MiB by default)
+//! or `compact_every` commits (1,000), whichever comes first, and before every fetch or push,
+//! the objects held in RAM that are reachable from a reference (or from a commit made in the
+//! last minutes) are written as one pack in the scratch directory and the in-memory store is
+//! reset; when packs pile up the smaller ones are merged into one, geometrically (see
+//! `max_packs`), on a thread of their own. History stays complete.
 //!
 //! Scratch directories left behind by a process that was killed are removed by the next
 //! backend created on the machine.
@@ -29,7 +30,6 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use git2_support::{MemoryOptions, Store};
 
@@ -71,7 +71,6 @@ impl Default for MemoryBackendOptions {
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
     store: Store,
-    scratch: Arc<tempfile::TempDir>,
 }
 
 git2_support::delegate_git_backend!(MemoryBackend, store);
@@ -96,37 +95,46 @@ impl MemoryBackend {
                     e,
                 )
             })?;
-        let store = Store::memory(
+        let path = scratch.path().to_owned();
+        // The store keeps the directory's owner: a pack merge still running on its own thread
+        // when the last clone of the backend is dropped keeps the directory until it ends.
+        let store = Store::memory_owned(
             "memory",
-            scratch.path(),
+            &path,
             MemoryOptions {
                 compact_bytes: options.compact_bytes.max(1),
                 compact_every: options.compact_every.max(1),
                 max_packs: options.max_packs.max(2),
             },
+            scratch,
         )?;
         // libgit2's `init` gives the directory it initialises mode 0755; make it private again
         // (as `tempfile` made it) before any object is written to it.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o700))
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::storage("cannot make the scratch directory private", e))?;
         }
-        Ok(MemoryBackend {
-            store,
-            scratch: Arc::new(scratch),
-        })
+        Ok(MemoryBackend { store })
     }
 
-    /// The scratch directory (removed when the last clone of the backend is dropped).
+    /// The scratch directory (removed when the last clone of the backend is dropped and no
+    /// pack merge it started runs any more).
     pub fn scratch_dir(&self) -> &Path {
-        self.scratch.path()
+        self.store.path()
     }
 
-    /// Writes the objects held in RAM to the scratch directory now.
+    /// Writes the objects held in RAM to the scratch directory now, and merges packs if
+    /// there are too many; waits for a merge in flight first.
     pub async fn compact(&self) -> Result<()> {
         self.store.compact().await
+    }
+
+    /// Waits until no pack merge runs. Merges run on a thread of their own, started by the
+    /// write (or fetch, or push) that left too many packs, which does not wait for them.
+    pub async fn wait_for_merges(&self) -> Result<()> {
+        self.store.wait_for_merges().await
     }
 }
 

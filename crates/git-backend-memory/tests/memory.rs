@@ -237,6 +237,7 @@ async fn scratch_directory_is_private_and_removed_on_drop() {
         .unwrap();
     assert_eq!(served.head(), Some(head));
     assert!(!packs(&scratch).is_empty());
+    b.wait_for_merges().await.unwrap();
 
     let clone = b.clone();
     assert_eq!(clone.scratch_dir(), scratch);
@@ -772,6 +773,8 @@ async fn history_stays_complete_across_compactions_and_merges() {
         .await;
         move_ref(&b, &main_ref(), Some(head), next).await;
         head = next;
+        // Merges run on a thread of their own; what they leave is what is bounded.
+        b.wait_for_merges().await.unwrap();
         most_packs = most_packs.max(packs(&scratch).len());
     }
     assert!(
@@ -883,6 +886,7 @@ async fn history_stays_complete_across_compactions_and_merges() {
             .len(),
         COMMITS + 1 + 2 * 16
     );
+    b.wait_for_merges().await.unwrap();
     assert!(packs(&scratch).len() <= MAX_PACKS + 1);
 }
 
@@ -972,6 +976,7 @@ async fn merges_leave_a_large_pack_alone() {
         .await;
         move_ref(&b, &main_ref(), Some(head), next).await;
         head = next;
+        b.wait_for_merges().await.unwrap();
         let n = packs(&scratch).len();
         assert!(n <= 3, "after commit {i}: {n} packs");
     }
@@ -997,6 +1002,36 @@ async fn merges_leave_a_large_pack_alone() {
     assert_eq!(b.log(head, LogOptions::default()).await.unwrap().len(), 21);
 }
 
+/// Pack merges run on a thread of their own. A backend dropped while one runs: the merge
+/// keeps the scratch directory until it ends, then the directory is removed, and nothing is
+/// left in its parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scratch_directory_goes_after_a_merge_in_flight() {
+    let parent = tempfile::tempdir().unwrap();
+    let b = new_backend(options(1, 2, Some(parent.path())));
+    let scratch = b.scratch_dir().to_owned();
+    let mut head = commit(&b, None, vec![put("f.yaml", "0")], "0").await;
+    move_ref(&b, &main_ref(), None, head).await;
+    for i in 1..8 {
+        let next = commit(&b, Some(head), vec![put("f.yaml", format!("{i}"))], "n").await;
+        move_ref(&b, &main_ref(), Some(head), next).await;
+        head = next;
+    }
+    // The last commits left three packs: a merge was started and may still run.
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scratch.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!scratch.exists(), "the scratch directory is removed");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        names_in(parent.path()).is_empty(),
+        "{:?}",
+        names_in(parent.path())
+    );
+}
+
 /// A store that only fetches (no commits of its own, so no compaction) still merges the
 /// packs its fetches leave, and keeps every fetched commit readable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1016,6 +1051,7 @@ async fn packs_left_by_fetches_are_merged() {
         let head = oid(&commit);
         assert_eq!(b.resolve(&tracking_ref("file")).await.unwrap(), Some(head));
         fetched.push((head, i));
+        b.wait_for_merges().await.unwrap();
         let n = packs(&scratch).len();
         assert!(n <= 3, "after fetch {i}: {n} packs");
     }

@@ -36,7 +36,7 @@ mod tls;
 mod transport;
 
 pub use global::{GlobalOptions, HeapStats, configure, heap_stats};
-pub use store::{MemoryOptions, MemoryStats, RefHook, Store, memory_stats};
+pub use store::{MemoryOptions, MemoryStats, RefHook, Store, memory_stats, wait_for_pack_merges};
 
 #[doc(hidden)]
 pub mod __private {

@@ -2,7 +2,7 @@
 //! objects in memory.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -78,6 +78,23 @@ static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
 /// Compactions and pack merges of every memory store of the process.
 static COMPACTIONS: AtomicU64 = AtomicU64::new(0);
 static PACK_MERGES: AtomicU64 = AtomicU64::new(0);
+/// Pack merges running on threads of their own, all stores together.
+static MERGES_RUNNING: AtomicU64 = AtomicU64::new(0);
+
+/// Waits until no memory store of the process runs a pack merge, at most `timeout`; returns
+/// whether none runs. For shutdown: a merge keeps its store's scratch directory until it ends,
+/// so a process that exits during one leaves the directory behind (removed by the next
+/// start). Blocking.
+pub fn wait_for_pack_merges(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while MERGES_RUNNING.load(Ordering::Acquire) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
 
 /// What the memory stores of the process hold and have done, all stores together (for
 /// metrics: a server may serve several memory environments).
@@ -115,12 +132,19 @@ struct Inner {
     path: PathBuf,
     mem: Option<Mutex<MemState>>,
     pool: Mutex<Vec<Repository>>,
-    /// Network operations on pooled handles take it shared; merging packs (which deletes
-    /// pack files) takes it exclusively.
+    /// Network operations on pooled handles take it shared; a pack merge takes it
+    /// exclusively while it deletes the packs it merged.
     gate: RwLock<()>,
     refs: watch::Sender<RefsState>,
     refs_lock: Mutex<()>,
     hook: Option<RefHook>,
+    /// One pack merge at a time.
+    merge_lock: Mutex<()>,
+    /// A merge was started on a thread of its own and has not finished.
+    merging: AtomicBool,
+    /// What removes the scratch location when dropped (memory stores): last, so that every
+    /// handle on the location is closed first, and kept by a merge still running.
+    _owner: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// A git2 repository implementing [`GitBackend`]. Cheap to clone (shared state).
@@ -174,12 +198,35 @@ impl Store {
                 e,
             )
         })?;
-        Self::new(kind, path.to_owned(), None, vec![repo], hook)
+        Self::new(kind, path.to_owned(), None, vec![repo], hook, None)
     }
 
     /// A memory store using `scratch` (an empty directory, owned by the caller) as the home
-    /// libgit2 needs for fetched packs, references and lock files.
+    /// libgit2 needs for fetched packs, references and lock files. Pack merges run on a thread
+    /// of their own: the caller keeps the directory until [`Store::wait_for_merges`] returns,
+    /// or hands its owner to [`Store::memory_owned`].
     pub fn memory(kind: &'static str, scratch: &Path, options: MemoryOptions) -> Result<Store> {
+        Self::memory_with(kind, scratch, options, None)
+    }
+
+    /// [`Store::memory`], keeping `owner` (what removes the scratch location when dropped,
+    /// e.g. a `tempfile::TempDir`) until the store, and any pack merge it started, are done
+    /// with the location.
+    pub fn memory_owned(
+        kind: &'static str,
+        scratch: &Path,
+        options: MemoryOptions,
+        owner: impl std::any::Any + Send + Sync,
+    ) -> Result<Store> {
+        Self::memory_with(kind, scratch, options, Some(Box::new(owner)))
+    }
+
+    fn memory_with(
+        kind: &'static str,
+        scratch: &Path,
+        options: MemoryOptions,
+        owner: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> Result<Store> {
         let init = Repository::init_bare(scratch)
             .map_err(|e| local_error("failed to create the scratch repository", e))?;
         // Packs written by compaction store whole objects: libgit2 skips the delta search for
@@ -211,6 +258,7 @@ impl Store {
             Some(Mutex::new(mem)),
             Vec::new(),
             None,
+            owner,
         )
     }
 
@@ -220,6 +268,7 @@ impl Store {
         mem: Option<Mutex<MemState>>,
         pool: Vec<Repository>,
         hook: Option<RefHook>,
+        owner: Option<Box<dyn std::any::Any + Send + Sync>>,
     ) -> Result<Store> {
         let (tx, _) = watch::channel(RefsState::default());
         let store = Store {
@@ -232,6 +281,9 @@ impl Store {
                 refs: tx,
                 refs_lock: Mutex::new(()),
                 hook,
+                merge_lock: Mutex::new(()),
+                merging: AtomicBool::new(false),
+                _owner: owner,
             }),
         };
         store.inner.refresh_blocking()?;
@@ -284,7 +336,19 @@ impl Store {
         tx
     }
 
-    /// Writes the objects held in memory to the scratch location now (memory stores only).
+    /// Waits until no pack merge runs (merges run on a thread of their own, started by the
+    /// write or network operation that found too many packs).
+    pub async fn wait_for_merges(&self) -> Result<()> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            inner.wait_for_merges();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Writes the objects held in memory to the scratch location now, and merges packs if
+    /// there are too many (memory stores only), waiting for a merge in flight first.
     pub async fn compact(&self) -> Result<()> {
         let inner = self.inner.clone();
         blocking(move || inner.compact_now()).await
@@ -305,7 +369,7 @@ impl Store {
         let inner = self.inner.clone();
         blocking(move || {
             if inner.mem.is_some() && inner.compact_if_dirty()? {
-                inner.merge_packs()?;
+                inner.merge_soon();
             }
             let out = {
                 let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
@@ -318,7 +382,7 @@ impl Store {
             if let Some(mem) = &inner.mem {
                 let max = lock(mem).options.max_packs;
                 if inner.pack_count() > max {
-                    inner.merge_packs()?;
+                    inner.merge_soon();
                 }
             }
             out
@@ -366,7 +430,7 @@ impl Inner {
         self.with_pooled(f)
     }
 
-    fn create_commit_blocking(&self, request: &CommitRequest) -> Result<ObjectId> {
+    fn create_commit_blocking(self: &Arc<Self>, request: &CommitRequest) -> Result<ObjectId> {
         let Some(mem) = &self.mem else {
             return self.with_pooled(|r| ops::create_commit(r, request));
         };
@@ -383,7 +447,7 @@ impl Inner {
         let merge = full && self.compact_locked(&mut st)?;
         drop(st);
         if merge {
-            self.merge_packs()?;
+            self.merge_soon();
         }
         Ok(id)
     }
@@ -452,11 +516,58 @@ impl Inner {
 
     fn compact_now(&self) -> Result<()> {
         let Some(mem) = &self.mem else { return Ok(()) };
+        self.wait_for_merges();
         let merge = self.compact_locked(&mut lock(mem))?;
         if merge {
             self.merge_packs()?;
         }
         Ok(())
+    }
+
+    /// Starts a pack merge on a thread of its own, unless one runs already (the packs it
+    /// leaves are merged after a later compaction). The write or network operation that
+    /// found too many packs does not wait for it: the largest merges rewrite most of the
+    /// history.
+    fn merge_soon(self: &Arc<Self>) {
+        if self.merging.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        /// Clears `merging` however the merge ends (a panic included).
+        struct Done(Arc<Inner>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.merging.store(false, Ordering::Release);
+                MERGES_RUNNING.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        MERGES_RUNNING.fetch_add(1, Ordering::AcqRel);
+        let done = Done(self.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-merge", self.kind))
+            .spawn(move || {
+                let started = Instant::now();
+                match done.0.merge_packs() {
+                    Ok(()) => {
+                        tracing::debug!(ms = started.elapsed().as_millis() as u64, "merged packs")
+                    }
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "failed to merge packs; the next compaction tries again"
+                    ),
+                }
+                drop(done);
+            });
+        if let Err(e) = spawned {
+            // `done` went with the closure, and cleared the flag.
+            tracing::warn!(error = %e, "failed to start a pack merge; the next compaction tries again");
+        }
+    }
+
+    fn wait_for_merges(&self) {
+        while self.merging.load(Ordering::Acquire) {
+            drop(lock(&self.merge_lock));
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Writes the in-memory objects reachable from the references (and from recent
@@ -525,11 +636,13 @@ impl Inner {
     /// The objects are taken from the packs' indexes, reachable or not: compactions pack only
     /// reachable objects and recent unreferenced commits, so there is little to collect.
     ///
-    /// Lock order: the gate (exclusive: no network operation runs on a pooled handle), then
-    /// the memory lock, taken only briefly so that reads go on while the pack is built.
+    /// One merge at a time (`merge_lock`). The pack is built with no other lock held: only a
+    /// merge deletes packs, so the packs it reads stay. Then, in this order, the gate
+    /// (exclusive: no network operation runs on a pooled handle while packs are deleted) and
+    /// the memory lock, both briefly.
     fn merge_packs(&self) -> Result<()> {
         let Some(mem) = &self.mem else { return Ok(()) };
-        let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = lock(&self.merge_lock);
         let pack_dir = self.path.join("objects").join("pack");
         let mut packs: Vec<(u64, PathBuf)> = std::fs::read_dir(&pack_dir)
             .map_err(|e| Error::storage("failed to list packs", e))?
@@ -569,6 +682,7 @@ impl Inner {
             pb.write(&tmp, 0o644)
                 .map_err(|e| local_error("failed to write the merged pack", e))?;
         }
+        let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let mut st = lock(mem);
         // Commits made while the pack was built go to disk first (in a pack not in `old`).
         if st.since_compaction > 0 {

@@ -298,6 +298,18 @@ pub(crate) async fn serve(config: Config, ready_file: Option<PathBuf>) -> Result
     for l in loops {
         let _ = l.await;
     }
+    // A pack merge of a memory storage keeps its scratch directory until it ends: let it
+    // end, so that the directory goes when the storages are dropped.
+    let merged = tokio::task::spawn_blocking(|| {
+        git2_support::wait_for_pack_merges(std::time::Duration::from_secs(30))
+    })
+    .await
+    .unwrap_or(false);
+    if !merged {
+        tracing::warn!(
+            "a pack merge still runs; its scratch directory is removed by the next start"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
