@@ -10,6 +10,7 @@
 //! assert!(out.status.success());
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -318,4 +319,53 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// ------------------------------------------------------------------------------ HTTP
+
+/// `curl` with `args`, then the status line written after the body: the status (0 when there
+/// was no answer) and the body.
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// `GET url`: the status (0 when there was no answer) and the body.
+pub fn http_get(url: &str) -> (u16, String) {
+    curl(&[url])
+}
+
+/// `POST url` with `body` and `headers`: the status (0 when there was no answer) and the body.
+pub fn http_post(url: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let headers: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let mut args = vec!["-X", "POST", "--data-binary", body, url];
+    for h in &headers {
+        args.extend(["-H", h.as_str()]);
+    }
+    curl(&args)
+}
+
+/// The samples of a Prometheus text exposition, `name{labels}` to value.
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of one sample (`name{labels}`) of a Prometheus text exposition; panics, showing
+/// the text, when it is missing.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    *parse_metrics(text)
+        .get(sample)
+        .unwrap_or_else(|| panic!("no `{sample}` in:\n{text}"))
 }

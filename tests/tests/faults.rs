@@ -139,18 +139,7 @@ where
 
 /// `GET /metrics`, as `name{labels}` to value.
 fn metrics(s: &Server) -> BTreeMap<String, f64> {
-    let out = std::process::Command::new("curl")
-        .args(["-s", &format!("{}/metrics", s.http)])
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_owned(), v.parse().ok()?))
-        })
-        .collect()
+    integration_tests::parse_metrics(&integration_tests::http_get(&format!("{}/metrics", s.http)).1)
 }
 
 fn git(repo: &Path, args: &[&str]) -> String {

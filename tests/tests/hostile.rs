@@ -7,7 +7,7 @@
 //! compared before and after.
 
 use hmac::Mac as _;
-use integration_tests::Server;
+use integration_tests::{Server, http_get, http_post, metric};
 use prost::Message as _;
 use storage_proto::environments as env_pb;
 use storage_proto::environments::environments_service_client::EnvironmentsServiceClient;
@@ -145,52 +145,6 @@ fn hostile_texts() -> Vec<(&'static str, String)> {
         ("dot", ".".into()),
         ("dot git", ".git".into()),
     ]
-}
-
-fn http_get(url: &str) -> (u16, String) {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn http_post(url: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut cmd = std::process::Command::new("curl");
-    cmd.args([
-        "-s",
-        "-o",
-        "-",
-        "-w",
-        "\n%{http_code}",
-        "-X",
-        "POST",
-        "--data-binary",
-        body,
-        url,
-    ]);
-    for (k, v) in headers {
-        cmd.arg("-H").arg(format!("{k}: {v}"));
-    }
-    let out = cmd.output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-/// The value of one sample of a Prometheus text exposition.
-fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(sample)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no `{sample}` in:\n{text}"))
 }
 
 fn hub_signature(secret: &str, body: &str) -> String {

@@ -2,7 +2,7 @@
 //! `.proto` files, the HTTP endpoints, authentication, webhooks, signals.
 
 use hmac::Mac as _;
-use integration_tests::Server;
+use integration_tests::{Server, http_get, http_post, metric};
 use storage_proto::flipt::storage::v1 as pb;
 use storage_proto::flipt::storage::v1::storage_service_client::StorageServiceClient;
 use tonic::Code;
@@ -11,40 +11,6 @@ async fn client(s: &Server) -> StorageServiceClient<tonic::transport::Channel> {
     StorageServiceClient::connect(s.grpc.clone())
         .await
         .expect("connect")
-}
-
-fn http_get(url: &str) -> (u16, String) {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn http_post(url: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut cmd = std::process::Command::new("curl");
-    cmd.args([
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-X",
-        "POST",
-        "--data-binary",
-        body,
-        url,
-    ]);
-    for (k, v) in headers {
-        cmd.arg("-H").arg(format!("{k}: {v}"));
-    }
-    let out = cmd.output().expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -93,13 +59,7 @@ async fn the_default_configuration_serves_one_memory_storage() {
     assert!(metrics.contains("flipt_grpc_request_duration_seconds_count{method=\"/flipt.storage.v1.StorageService/ListStorages\"} 1"), "{metrics}");
     // The allocator's counters (glibc, as on the machines this is tested on): a server that
     // serves a repository has a live heap of some size.
-    let gauge = |name: &str| -> u64 {
-        let line = metrics
-            .lines()
-            .find(|l| l.starts_with(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"));
-        line[name.len() + 1..].parse().unwrap()
-    };
+    let gauge = |name: &str| metric(&metrics, name) as u64;
     assert!(
         gauge("flipt_storage_heap_in_use_bytes") > 100_000,
         "{metrics}"
@@ -297,9 +257,9 @@ async fn authentication_and_webhooks() {
     // Webhooks: a bad or missing signature is refused and triggers nothing.
     let theirs = remote.cli_commit("main", &[("x", Some("1"))], "theirs");
     let url = format!("{}/api/v1/storages/default/webhook", s.http);
-    assert_eq!(http_post(&url, "{}", &[]), 401);
+    assert_eq!(http_post(&url, "{}", &[]).0, 401);
     assert_eq!(
-        http_post(&url, "{}", &[("X-Hub-Signature-256", "sha256=00")]),
+        http_post(&url, "{}", &[("X-Hub-Signature-256", "sha256=00")]).0,
         401
     );
     assert_eq!(
@@ -307,7 +267,8 @@ async fn authentication_and_webhooks() {
             &format!("{}/api/v1/storages/other/webhook", s.http),
             "{}",
             &[]
-        ),
+        )
+        .0,
         404
     );
     let status = |c: &mut StorageServiceClient<tonic::transport::Channel>| {
@@ -337,7 +298,8 @@ async fn authentication_and_webhooks() {
             &url,
             "{}",
             &[("X-Hub-Signature-256", &format!("sha256={sig}"))]
-        ),
+        )
+        .0,
         202
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -654,12 +654,18 @@ impl Inner {
         let Some(mem) = &self.mem else { return Ok(()) };
         let _one_at_a_time = lock(&self.merge_lock);
         let pack_dir = self.path.join("objects").join("pack");
-        let mut packs: Vec<(u64, PathBuf)> = std::fs::read_dir(&pack_dir)
-            .map_err(|e| Error::storage("failed to list packs", e))?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
-            .map(|e| (e.metadata().map_or(0, |m| m.len()), e.path()))
-            .collect();
+        // Listed while no compaction (memory lock) and no fetch (gate) writes a pack: every
+        // pack listed is complete, its index included.
+        let mut packs: Vec<(u64, PathBuf)> = {
+            let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
+            let _st = lock(mem);
+            std::fs::read_dir(&pack_dir)
+                .map_err(|e| Error::storage("failed to list packs", e))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .map(|e| (e.metadata().map_or(0, |m| m.len()), e.path()))
+                .collect()
+        };
         if packs.len() < 2 {
             return Ok(());
         }
