@@ -560,3 +560,27 @@ async fn health_per_storage_and_watch_from_a_revision() {
     drop(w);
     assert_eq!(s.stop(), Some(0));
 }
+
+/// A memory storage's scratch directory lives under `$TMPDIR` while the server runs and is
+/// removed when it stops on SIGTERM (the server waits for a pack merge in flight first).
+#[test]
+fn memory_scratch_directory_is_removed_on_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch_dirs = || -> Vec<String> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("flipt-memory-"))
+            .collect()
+    };
+    let s = Server::builder("")
+        .env("TMPDIR", tmp.path().to_str().unwrap())
+        .start();
+    assert_eq!(scratch_dirs().len(), 1, "{:?}", scratch_dirs());
+    assert_eq!(s.stop(), Some(0));
+    assert!(
+        scratch_dirs().is_empty(),
+        "left behind: {:?}",
+        scratch_dirs()
+    );
+}
