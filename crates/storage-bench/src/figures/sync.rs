@@ -27,6 +27,8 @@ struct Transport {
     name: &'static str,
     url_a: String,
     url_b: String,
+    /// The directory of the server's remote (`url_a`).
+    remote_a: std::path::PathBuf,
     /// Kept running while the transport is measured.
     _server: Process,
     env: EnvClient,
@@ -114,6 +116,7 @@ pub(super) async fn run(
             name,
             url_a,
             url_b,
+            remote_a: remotes.join(&a),
             _server: server,
             env,
             storage: StorageClient::new(ch),
@@ -181,6 +184,19 @@ pub(super) async fn run(
     Ok(figures)
 }
 
+/// `git repack -a -d -q` in the repository at `path`: its objects in one pack.
+fn repack(path: &std::path::Path) -> Result<()> {
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["repack", "-a", "-d", "-q"])
+        .status()
+        .with_context(|| format!("run git repack in {}", path.display()))?;
+    ensure(status.success(), || {
+        format!("git repack in {} failed ({status})", path.display())
+    })
+}
+
 /// S1 on one transport.
 async fn lag(ctx: &Ctx, t: &mut Transport, n: usize) -> Result<Figure> {
     let s = ctx.scale;
@@ -241,6 +257,11 @@ async fn lag(ctx: &Ctx, t: &mut Transport, n: usize) -> Result<Figure> {
     let warm = s.pick(3, 2);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for round in 0..=s.rounds {
+        // Outside the timing: the remote gets a pack per push (W2's and these), the
+        // baseline's clone one per fetch, and hundreds of packs slowed both sides' fetches
+        // 2-3x within a run (the server's own packs are merged by its memory backend).
+        repack(&t.remote_a)?;
+        repack(fetcher.repo().path())?;
         let (mut x, mut y) = (Latencies::new(), Latencies::new());
         let ops = if round == 0 { warm } else { n };
         for i in 0..ops {
@@ -301,6 +322,6 @@ async fn lag(ctx: &Ctx, t: &mut Transport, n: usize) -> Result<Figure> {
         n as u64,
         warm as u64,
     )
-    .note(format!("another user (a git2 bare clone) commits a one-flag edit and pushes it over {transport}; the clock starts after the push: the server's value is Refresh plus the wait for the new head on an open Watch stream; the baseline is a git2 fetch of the same commit into another bare clone of the same remote; the order of the two alternates per push"))
+    .note(format!("another user (a git2 bare clone) commits a one-flag edit and pushes it over {transport}; the clock starts after the push: the server's value is Refresh plus the wait for the new head on an open Watch stream; the baseline is a git2 fetch of the same commit into another bare clone of the same remote; the order of the two alternates per push; before each round, outside the timing, the remote and the baseline's clone are repacked (`git repack -a -d`): without it both accumulate a pack per push or fetch (hundreds over W2 and S1) and both sides' fetches slowed 2-3x within a run, the baseline's more, which flattered the ratio"))
     .note("the server is the W2 server of the same transport (memory backend, 10,000 flags, poll interval 1 h so that only Refresh fetches)"))
 }
