@@ -98,7 +98,7 @@ impl MemoryBackend {
         let path = scratch.path().to_owned();
         // The store keeps the directory's owner: a pack merge still running on its own thread
         // when the last clone of the backend is dropped keeps the directory until it ends.
-        let store = Store::memory_owned(
+        let store = Store::memory(
             "memory",
             &path,
             MemoryOptions {

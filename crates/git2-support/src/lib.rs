@@ -12,7 +12,9 @@
 //! use git_backend::{Change, CommitRequest, GitBackend, RepoPath, Signature};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let store = git2_support::Store::memory("memory", dir.path(), Default::default()).unwrap();
+//! let path = dir.path().to_owned();
+//! // The store keeps `dir` (which removes the directory when dropped) as long as it needs it.
+//! let store = git2_support::Store::memory("memory", &path, Default::default(), dir).unwrap();
 //! let sig = Signature::now("flipt", "flipt@example.com");
 //! let id = store
 //!     .create_commit(CommitRequest {

@@ -201,31 +201,15 @@ impl Store {
         Self::new(kind, path.to_owned(), None, vec![repo], hook, None)
     }
 
-    /// A memory store using `scratch` (an empty directory, owned by the caller) as the home
-    /// libgit2 needs for fetched packs, references and lock files. Pack merges run on a thread
-    /// of their own: the caller keeps the directory until [`Store::wait_for_merges`] returns,
-    /// or hands its owner to [`Store::memory_owned`].
-    pub fn memory(kind: &'static str, scratch: &Path, options: MemoryOptions) -> Result<Store> {
-        Self::memory_with(kind, scratch, options, None)
-    }
-
-    /// [`Store::memory`], keeping `owner` (what removes the scratch location when dropped,
-    /// e.g. a `tempfile::TempDir`) until the store, and any pack merge it started, are done
-    /// with the location.
-    pub fn memory_owned(
+    /// A memory store using `scratch` (an empty directory) as the home libgit2 needs for
+    /// fetched packs, references and lock files. `owner` is what removes the directory when
+    /// dropped (e.g. its `tempfile::TempDir`): the store keeps it until the store, and any pack
+    /// merge it started on a thread of its own, are done with the directory.
+    pub fn memory(
         kind: &'static str,
         scratch: &Path,
         options: MemoryOptions,
         owner: impl std::any::Any + Send + Sync,
-    ) -> Result<Store> {
-        Self::memory_with(kind, scratch, options, Some(Box::new(owner)))
-    }
-
-    fn memory_with(
-        kind: &'static str,
-        scratch: &Path,
-        options: MemoryOptions,
-        owner: Option<Box<dyn std::any::Any + Send + Sync>>,
     ) -> Result<Store> {
         let init = Repository::init_bare(scratch)
             .map_err(|e| local_error("failed to create the scratch repository", e))?;
@@ -258,7 +242,7 @@ impl Store {
             Some(Mutex::new(mem)),
             Vec::new(),
             None,
-            owner,
+            Some(Box::new(owner)),
         )
     }
 
@@ -436,17 +420,7 @@ impl Inner {
         };
         let mut st = lock(mem);
         let id = ops::create_commit(&st.repo, request)?;
-        // The commit exists: a failure to count it must not fail the write. Its blobs, then.
-        let bytes = ops::commit_size(&st.repo, id, request).unwrap_or_else(|_| {
-            request
-                .changes
-                .iter()
-                .map(|c| match c {
-                    Change::Put { content, .. } => content.len() as u64,
-                    Change::Delete { .. } => 0,
-                })
-                .sum()
-        });
+        let bytes = ops::commit_size(&st.repo, id, request);
         st.pending.push((id, Instant::now()));
         st.fresh.push(id);
         st.since_compaction += 1;
@@ -628,13 +602,17 @@ impl Inner {
 
     /// Packs in the scratch location.
     fn pack_count(&self) -> usize {
-        std::fs::read_dir(self.path.join("objects").join("pack"))
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
-                    .count()
-            })
-            .unwrap_or(0)
+        self.packs().map_or(0, |p| p.len())
+    }
+
+    /// The `.pack` files of the scratch location, with their sizes.
+    fn packs(&self) -> Result<Vec<(u64, PathBuf)>> {
+        Ok(std::fs::read_dir(self.path.join("objects").join("pack"))
+            .map_err(|e| Error::storage("failed to list packs", e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+            .map(|e| (e.metadata().map_or(0, |m| m.len()), e.path()))
+            .collect())
     }
 
     /// Merges the smaller packs of the scratch location into one, geometrically: smallest
@@ -656,15 +634,10 @@ impl Inner {
         let pack_dir = self.path.join("objects").join("pack");
         // Listed while no compaction (memory lock) and no fetch (gate) writes a pack: every
         // pack listed is complete, its index included.
-        let mut packs: Vec<(u64, PathBuf)> = {
+        let mut packs = {
             let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
             let _st = lock(mem);
-            std::fs::read_dir(&pack_dir)
-                .map_err(|e| Error::storage("failed to list packs", e))?
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
-                .map(|e| (e.metadata().map_or(0, |m| m.len()), e.path()))
-                .collect()
+            self.packs()?
         };
         if packs.len() < 2 {
             return Ok(());
