@@ -132,8 +132,12 @@ struct Inner {
     path: PathBuf,
     mem: Option<Mutex<MemState>>,
     pool: Mutex<Vec<Repository>>,
-    /// Network operations on pooled handles take it shared; a pack merge takes it
-    /// exclusively while it deletes the packs it merged.
+    /// Every operation on a pooled handle holds it shared, from taking the handle to putting
+    /// it back; a pack merge takes it exclusively to list the packs, and again to delete the
+    /// packs it merged and empty the pool. So no lookup runs while packs are deleted (one that
+    /// did could list the directory mid-way, miss the merged pack, and report a missing
+    /// object), and no handle that knew the deleted packs is used again. Never taken twice on
+    /// one thread: std's `RwLock` blocks a second read while a writer waits.
     gate: RwLock<()>,
     refs: watch::Sender<RefsState>,
     refs_lock: Mutex<()>,
@@ -351,27 +355,7 @@ impl Store {
         f: impl FnOnce(&Repository) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let inner = self.inner.clone();
-        blocking(move || {
-            if inner.mem.is_some() && inner.compact_if_dirty()? {
-                inner.merge_soon();
-            }
-            let out = {
-                let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
-                inner.with_pooled(f)
-            };
-            // Every fetch that downloads something adds a pack. Without commits of its own
-            // the store never compacts, so the packs must be merged here too: each object
-            // lookup that misses walks all of them, and libgit2 re-lists them when a new one
-            // appears (S1 grew with the number of fetches before this).
-            if let Some(mem) = &inner.mem {
-                let max = lock(mem).options.max_packs;
-                if inner.pack_count() > max {
-                    inner.merge_soon();
-                }
-            }
-            out
-        })
-        .await
+        blocking(move || inner.with_network(f)).await
     }
 }
 
@@ -382,7 +366,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 impl Inner {
+    /// Runs `f` on a pooled handle, holding the gate shared (see [`Inner::gate`]): `f` must not
+    /// take a pooled handle itself.
     fn with_pooled<T>(&self, f: impl FnOnce(&Repository) -> Result<T>) -> Result<T> {
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let repo = lock(&self.pool).pop();
         let repo = match repo {
             Some(r) => r,
@@ -412,6 +399,26 @@ impl Inner {
             }
         }
         self.with_pooled(f)
+    }
+
+    /// Runs a network operation on a pooled handle, the objects held in memory compacted to
+    /// disk first (a memory store); starts a pack merge if it leaves too many packs.
+    fn with_network<T>(self: &Arc<Self>, f: impl FnOnce(&Repository) -> Result<T>) -> Result<T> {
+        if self.mem.is_some() && self.compact_if_dirty()? {
+            self.merge_soon();
+        }
+        let out = self.with_pooled(f);
+        // Every fetch that downloads something adds a pack. Without commits of its own the
+        // store never compacts, so the packs must be merged here too: each object lookup that
+        // misses walks all of them, and libgit2 re-lists them when a new one appears (S1 grew
+        // with the number of fetches before this).
+        if let Some(mem) = &self.mem {
+            let max = lock(mem).options.max_packs;
+            if self.pack_count() > max {
+                self.merge_soon();
+            }
+        }
+        out
     }
 
     fn create_commit_blocking(self: &Arc<Self>, request: &CommitRequest) -> Result<ObjectId> {
@@ -626,8 +633,8 @@ impl Inner {
     ///
     /// One merge at a time (`merge_lock`). The pack is built with no other lock held: only a
     /// merge deletes packs, so the packs it reads stay. Then, in this order, the gate
-    /// (exclusive: no network operation runs on a pooled handle while packs are deleted) and
-    /// the memory lock, both briefly.
+    /// (exclusive: nothing runs on a pooled handle while packs are deleted, and the pool is
+    /// emptied before anything does again) and the memory lock, both briefly.
     fn merge_packs(&self) -> Result<()> {
         let Some(mem) = &self.mem else { return Ok(()) };
         let _one_at_a_time = lock(&self.merge_lock);
@@ -875,8 +882,10 @@ impl GitBackend for Store {
         let remote = remote.clone();
         let refspecs = refspecs.to_vec();
         let inner = self.inner.clone();
-        self.with_network(move |r| {
-            let changes = transport::fetch(r, &remote, &refspecs, prune)?;
+        blocking(move || {
+            let changes =
+                inner.with_network(|r| transport::fetch(r, &remote, &refspecs, prune))?;
+            // After the handle went back: re-reading takes a pooled handle of its own.
             if !changes.is_empty() {
                 inner.refresh_blocking()?;
             }
@@ -893,11 +902,8 @@ impl GitBackend for Store {
             // objects as a pack and reopening the handle first, which network pushes need
             // because they run on handles of their own (W2-file in BENCHMARKS.md).
             let inner = self.inner.clone();
-            return blocking(move || {
-                let _gate = inner.gate.read().unwrap_or_else(|p| p.into_inner());
-                inner.with_objects(|r| transport::push(r, &remote, &update))
-            })
-            .await;
+            return blocking(move || inner.with_objects(|r| transport::push(r, &remote, &update)))
+                .await;
         }
         self.with_network(move |r| transport::push(r, &remote, &update))
             .await
