@@ -75,6 +75,39 @@ pub trait GitBackend: Debug + Send + Sync + 'static {
     /// Whether `ancestor` is `descendant` or one of its ancestors.
     async fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool>;
 
+    /// The paths changed from `from` to `to`, sorted, each once: when `from` is an ancestor
+    /// of `to`, the union of the paths each commit in between changed (from its first
+    /// parent), so a path changed and changed back is in it; otherwise the difference of the
+    /// two trees. For one commit on top of `from`, the usual case, the two are the same.
+    /// Empty when `from == to`. Fails with [`crate::Error::NotFound`] when either commit is
+    /// missing. What a Watch event carries; backends that can answer in one step (one round
+    /// trip to a blocking thread) override it.
+    async fn changed_paths(&self, from: ObjectId, to: ObjectId) -> Result<Vec<String>> {
+        if from == to {
+            return Ok(Vec::new());
+        }
+        let info = self.commit_info(to).await?;
+        let one_on_top = info.parents == [from];
+        let mut paths: Vec<String> = if !one_on_top && self.is_ancestor(from, to).await? {
+            let between = LogOptions {
+                hide: vec![from],
+                ..Default::default()
+            };
+            let mut paths = Vec::new();
+            for c in self.log(to, between).await? {
+                let diff = self.diff(c.parents.first().copied(), c.id).await?;
+                paths.extend(diff.into_iter().map(|d| d.path));
+            }
+            paths
+        } else {
+            let diff = self.diff(Some(from), to).await?;
+            diff.into_iter().map(|d| d.path).collect()
+        };
+        paths.sort_unstable();
+        paths.dedup();
+        Ok(paths)
+    }
+
     /// Moves `name` from `from` to `to` if `to` contains `from` (a fast-forward): what
     /// following a remote's new commits does. Returns whether it moved: `false`, changing
     /// nothing, when `from` is not an ancestor of `to`. Fails with

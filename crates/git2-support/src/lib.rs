@@ -148,6 +148,13 @@ macro_rules! delegate_git_backend {
             ) -> $crate::__private::git_backend::Result<bool> {
                 self.$field.is_ancestor(ancestor, descendant).await
             }
+            async fn changed_paths(
+                &self,
+                from: $crate::__private::git_backend::ObjectId,
+                to: $crate::__private::git_backend::ObjectId,
+            ) -> $crate::__private::git_backend::Result<Vec<String>> {
+                self.$field.changed_paths(from, to).await
+            }
             async fn fast_forward(
                 &self,
                 name: $crate::__private::git_backend::RefName,

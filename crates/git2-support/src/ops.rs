@@ -213,6 +213,39 @@ pub(crate) fn log(
     Ok(out)
 }
 
+/// [`GitBackend::changed_paths`](git_backend::GitBackend::changed_paths) on one handle.
+pub(crate) fn changed_paths(
+    repo: &Repository,
+    from: ObjectId,
+    to: ObjectId,
+) -> Result<Vec<String>> {
+    if from == to {
+        return Ok(Vec::new());
+    }
+    let commit = find_commit(repo, to)?;
+    let one_on_top = commit.parent_count() == 1 && commit.parent_id(0).ok().map(oid) == Some(from);
+    let mut paths: Vec<String> = if !one_on_top && is_ancestor(repo, from, to)? {
+        let between = LogOptions {
+            hide: vec![from],
+            ..Default::default()
+        };
+        let mut paths = Vec::new();
+        for c in log(repo, to, &between)? {
+            let d = diff(repo, c.parents.first().copied(), c.id)?;
+            paths.extend(d.into_iter().map(|d| d.path));
+        }
+        paths
+    } else {
+        diff(repo, Some(from), to)?
+            .into_iter()
+            .map(|d| d.path)
+            .collect()
+    };
+    paths.sort_unstable();
+    paths.dedup();
+    Ok(paths)
+}
+
 pub(crate) fn is_ancestor(
     repo: &Repository,
     ancestor: ObjectId,

@@ -816,6 +816,13 @@ impl GitBackend for Store {
             .await
     }
 
+    async fn changed_paths(&self, from: ObjectId, to: ObjectId) -> Result<Vec<String>> {
+        // In one round trip to a blocking thread, on one handle (which, after a fetch, finds
+        // the new pack once).
+        self.with_objects(move |r| ops::changed_paths(r, from, to))
+            .await
+    }
+
     async fn fast_forward(
         &self,
         name: RefName,
@@ -883,8 +890,7 @@ impl GitBackend for Store {
         let refspecs = refspecs.to_vec();
         let inner = self.inner.clone();
         blocking(move || {
-            let changes =
-                inner.with_network(|r| transport::fetch(r, &remote, &refspecs, prune))?;
+            let changes = inner.with_network(|r| transport::fetch(r, &remote, &refspecs, prune))?;
             // After the handle went back: re-reading takes a pooled handle of its own.
             if !changes.is_empty() {
                 inner.refresh_blocking()?;

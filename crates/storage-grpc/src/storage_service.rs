@@ -1,6 +1,6 @@
 //! `flipt.storage.v1.StorageService` (API.md §2) over the sync engine and backends.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -184,44 +184,17 @@ impl WriteOp for FileCommit {
     }
 }
 
-/// Paths changed from `from` to `to`: the union over the commits in between when `from` is an
-/// ancestor, the difference of the two trees otherwise (and for one commit, where the two are
-/// the same).
+/// Paths changed from `from` (none: nothing before) to `to`, as a Watch event carries them
+/// ([`git_backend::GitBackend::changed_paths`]).
 async fn changed_paths(
     backend: &DynBackend,
     from: Option<ObjectId>,
     to: ObjectId,
 ) -> Result<Vec<String>, git_backend::Error> {
-    let Some(from) = from else {
-        return Ok(Vec::new());
-    };
-    if from == to {
-        return Ok(Vec::new());
+    match from {
+        Some(from) => backend.changed_paths(from, to).await,
+        None => Ok(Vec::new()),
     }
-    // One commit on top of `from` (the usual case) is the difference of the two trees: asked
-    // for together with the commit that says whether it is the case (two calls to the
-    // backend, one round trip's wait), instead of walking the history.
-    let (info, diff) = tokio::join!(backend.commit_info(to), backend.diff(Some(from), to));
-    let one_on_top = info?.parents == [from];
-    if !one_on_top && backend.is_ancestor(from, to).await.unwrap_or(false) {
-        let commits = backend
-            .log(
-                to,
-                LogOptions {
-                    hide: vec![from],
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let mut paths = BTreeSet::new();
-        for c in commits {
-            for d in backend.diff(c.parents.first().copied(), c.id).await? {
-                paths.insert(d.path);
-            }
-        }
-        return Ok(paths.into_iter().collect());
-    }
-    Ok(diff?.into_iter().map(|d| d.path).collect())
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;

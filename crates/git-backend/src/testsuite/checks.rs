@@ -383,6 +383,65 @@ pub async fn diffs_between_commits<H: Harness>(h: Arc<H>) {
     assert!(b.diff(Some(c2), c2).await.unwrap().is_empty());
 }
 
+/// Changed paths: the tree difference for one commit on top, the union over the commits in
+/// between along history (a path changed and changed back included), the tree difference
+/// between unrelated commits, nothing between a commit and itself, and not found for a
+/// missing commit.
+pub async fn changed_paths_between_commits<H: Harness>(h: Arc<H>) {
+    let b = h.new_backend().await;
+    let c0 = commit(
+        &*b,
+        None,
+        vec![put("a.yaml", "0"), put("d/b.yaml", "0"), put("z.yaml", "0")],
+        "c0",
+    )
+    .await;
+    let c1 = commit(
+        &*b,
+        Some(c0),
+        vec![put("a.yaml", "1"), del("d/b.yaml")],
+        "c1",
+    )
+    .await;
+    assert_eq!(
+        b.changed_paths(c0, c1).await.unwrap(),
+        ["a.yaml", "d/b.yaml"]
+    );
+    // z.yaml changed and changed back: not in the trees' difference, in the union.
+    let c2 = commit(
+        &*b,
+        Some(c1),
+        vec![put("z.yaml", "2"), put("e/n.yaml", "2")],
+        "c2",
+    )
+    .await;
+    let c3 = commit(&*b, Some(c2), vec![put("z.yaml", "0")], "c3").await;
+    assert!(
+        !b.diff(Some(c0), c3)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.path == "z.yaml")
+    );
+    assert_eq!(
+        b.changed_paths(c0, c3).await.unwrap(),
+        ["a.yaml", "d/b.yaml", "e/n.yaml", "z.yaml"]
+    );
+    assert_eq!(b.changed_paths(c2, c3).await.unwrap(), ["z.yaml"]);
+    // A branch off c0 that is no ancestor of c3: the trees' difference.
+    let side = commit(&*b, Some(c0), vec![put("s.yaml", "s")], "side").await;
+    assert_eq!(
+        b.changed_paths(side, c3).await.unwrap(),
+        ["a.yaml", "d/b.yaml", "e/n.yaml", "s.yaml"]
+    );
+    assert!(b.changed_paths(c3, c3).await.unwrap().is_empty());
+    let missing = ObjectId::parse("0123456789012345678901234567890123456789").unwrap();
+    for (from, to) in [(missing, c3), (c0, missing)] {
+        let err = b.changed_paths(from, to).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{}: {err}", b.kind());
+    }
+}
+
 /// History is newest first, with limits, hidden commits and paging.
 pub async fn history_walks<H: Harness>(h: Arc<H>) {
     let b = h.new_backend().await;
