@@ -351,6 +351,22 @@ pub fn http_post(url: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Strin
     curl(&args)
 }
 
+/// The `X-Hub-Signature-256` value of a webhook `body` signed with `secret` (HMAC-SHA256,
+/// `sha256=<hex>`), as GitHub sends it.
+pub fn hub_signature(secret: &str, body: &str) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
 /// The samples of a Prometheus text exposition, `name{labels}` to value.
 pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     text.lines()

@@ -6,8 +6,7 @@
 //! Each refusal has a clear code, and nothing changes: the head and the commit count are
 //! compared before and after.
 
-use hmac::Mac as _;
-use integration_tests::{Server, http_get, http_post, metric};
+use integration_tests::{Server, http_get, http_post, hub_signature, metric};
 use prost::Message as _;
 use storage_proto::environments as env_pb;
 use storage_proto::environments::environments_service_client::EnvironmentsServiceClient;
@@ -145,18 +144,6 @@ fn hostile_texts() -> Vec<(&'static str, String)> {
         ("dot", ".".into()),
         ("dot git", ".git".into()),
     ]
-}
-
-fn hub_signature(secret: &str, body: &str) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
 }
 
 /// Standard base64, for the forms a secret takes in an HTTP `Authorization: Basic` header.

@@ -1,8 +1,7 @@
 //! `flipt-storage serve` end to end: the storage API through a client generated from the
 //! `.proto` files, the HTTP endpoints, authentication, webhooks, signals.
 
-use hmac::Mac as _;
-use integration_tests::{Server, http_get, http_post, metric};
+use integration_tests::{Server, http_get, http_post, hub_signature, metric};
 use storage_proto::flipt::storage::v1 as pb;
 use storage_proto::flipt::storage::v1::storage_service_client::StorageServiceClient;
 use tonic::Code;
@@ -285,19 +284,11 @@ async fn authentication_and_webhooks() {
         theirs.trim(),
         "not fetched before the webhook"
     );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hook-secret").unwrap();
-    mac.update(b"{}");
-    let sig: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     assert_eq!(
         http_post(
             &url,
             "{}",
-            &[("X-Hub-Signature-256", &format!("sha256={sig}"))]
+            &[("X-Hub-Signature-256", &hub_signature("hook-secret", "{}"))]
         )
         .0,
         202

@@ -85,10 +85,31 @@ impl<'a> KeySet<'a> {
         }
     }
 
+    /// An empty set for up to about `n` keys.
+    fn for_keys(n: usize) -> Self {
+        if n <= Self::FEW {
+            KeySet::Few(Vec::with_capacity(n))
+        } else {
+            KeySet::Many(HashSet::with_capacity(n))
+        }
+    }
+
     fn contains(&self, key: &str) -> bool {
         match self {
             KeySet::Few(keys) => keys.contains(&key),
             KeySet::Many(keys) => keys.contains(key),
+        }
+    }
+
+    /// Adds `key`; whether it was not in the set yet.
+    fn insert(&mut self, key: &'a str) -> bool {
+        match self {
+            KeySet::Few(keys) if keys.contains(&key) => false,
+            KeySet::Few(keys) => {
+                keys.push(key);
+                true
+            }
+            KeySet::Many(keys) => keys.insert(key),
         }
     }
 }
@@ -151,13 +172,9 @@ pub(crate) fn document_problems(
                     },
                 ));
             }
-            let mut many = (flag.variants.len() > KeySet::FEW).then(HashSet::new);
-            for (n, v) in flag.variants.iter().enumerate() {
-                let duplicate = match &mut many {
-                    Some(seen) => !seen.insert(v.key.as_str()),
-                    None => flag.variants[..n].iter().any(|w| w.key == v.key),
-                };
-                if duplicate {
+            let mut variants = KeySet::for_keys(flag.variants.len());
+            for v in &flag.variants {
+                if !variants.insert(v.key.as_str()) {
                     out.push((
                         piece,
                         number,

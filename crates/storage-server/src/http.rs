@@ -92,9 +92,15 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for (labels, value) in rows {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
         }
     };
+    // A sample of the whole process: no labels.
+    let one = |value: u64| vec![(String::new(), value.to_string())];
     let entries: Vec<_> = state.registry.iter().collect();
     let per = |f: &dyn Fn(&storage_grpc::StorageEntry) -> Vec<(String, String)>| -> Vec<(String, String)> {
         entries.iter().flat_map(|e| f(e)).collect()
@@ -244,32 +250,37 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         }),
     );
     if let Some(heap) = git2_support::heap_stats() {
-        let _ = writeln!(
-            out,
-            "# HELP flipt_storage_heap_in_use_bytes Bytes the C allocator has handed out and not had back (Rust and libgit2 alike).\n# TYPE flipt_storage_heap_in_use_bytes gauge\nflipt_storage_heap_in_use_bytes {}",
-            heap.in_use
+        family(
+            "flipt_storage_heap_in_use_bytes",
+            "gauge",
+            "Bytes the C allocator has handed out and not had back (Rust and libgit2 alike).",
+            one(heap.in_use),
         );
-        let _ = writeln!(
-            out,
-            "# HELP flipt_storage_heap_free_held_bytes Bytes freed but kept by the C allocator for reuse (resident in part).\n# TYPE flipt_storage_heap_free_held_bytes gauge\nflipt_storage_heap_free_held_bytes {}",
-            heap.free_held
+        family(
+            "flipt_storage_heap_free_held_bytes",
+            "gauge",
+            "Bytes freed but kept by the C allocator for reuse (resident in part).",
+            one(heap.free_held),
         );
     }
     let memory = git2_support::memory_stats();
-    let _ = writeln!(
-        out,
-        "# HELP flipt_storage_memory_held_bytes Bytes of new git objects that memory storages hold in RAM, not yet written to a pack in their scratch directory.\n# TYPE flipt_storage_memory_held_bytes gauge\nflipt_storage_memory_held_bytes {}",
-        memory.held_bytes
+    family(
+        "flipt_storage_memory_held_bytes",
+        "gauge",
+        "Bytes of new git objects that memory storages hold in RAM, not yet written to a pack in their scratch directory.",
+        one(memory.held_bytes),
     );
-    let _ = writeln!(
-        out,
-        "# HELP flipt_storage_memory_compactions_total Times memory storages wrote the objects held in RAM as one pack.\n# TYPE flipt_storage_memory_compactions_total counter\nflipt_storage_memory_compactions_total {}",
-        memory.compactions
+    family(
+        "flipt_storage_memory_compactions_total",
+        "counter",
+        "Times memory storages wrote the objects held in RAM as one pack.",
+        one(memory.compactions),
     );
-    let _ = writeln!(
-        out,
-        "# HELP flipt_storage_memory_pack_merges_total Times memory storages merged the packs of their scratch directory into one.\n# TYPE flipt_storage_memory_pack_merges_total counter\nflipt_storage_memory_pack_merges_total {}",
-        memory.pack_merges
+    family(
+        "flipt_storage_memory_pack_merges_total",
+        "counter",
+        "Times memory storages merged the packs of their scratch directory into one.",
+        one(memory.pack_merges),
     );
     let grpc = crate::serve::request_metrics_text();
     out.push_str(&grpc);
