@@ -891,7 +891,10 @@ impl GitBackend for Store {
         let inner = self.inner.clone();
         blocking(move || {
             let changes = inner.with_network(|r| transport::fetch(r, &remote, &refspecs, prune))?;
-            // After the handle went back: re-reading takes a pooled handle of its own.
+            // After the handle went back: re-reading takes a pooled handle of its own. Every
+            // reference is re-read, not only the fetch's changes put in the state: the sync
+            // that follows must see commits other programs made meanwhile too (putting in just
+            // the changes was measured to fail remote-sync's fault tests of local commits).
             if !changes.is_empty() {
                 inner.refresh_blocking()?;
             }

@@ -279,6 +279,7 @@ pub async fn deleting_remote_branches_and_pruning<H: Harness>(h: Arc<H>) {
         b.fetch(&r.remote(), &spec, true).await.unwrap();
         let tracked = RefName::remote_tracking("origin", "flipt/prod/feature").unwrap();
         assert_eq!(b.resolve(&tracked).await.unwrap(), Some(c1));
+        assert_eq!(b.subscribe().borrow().refs.get(&tracked), Some(&c1));
         // A deletion that expects another value is refused.
         let c2 = commit(&*b, Some(c1), vec![put("f", "2")], "2").await;
         let wrong = b
@@ -319,6 +320,11 @@ pub async fn deleting_remote_branches_and_pruning<H: Harness>(h: Arc<H>) {
             kind.name()
         );
         assert_eq!(b.resolve(&tracked).await.unwrap(), None);
+        assert!(
+            !b.subscribe().borrow().refs.contains_key(&tracked),
+            "{}: the references state loses what the fetch pruned when it returns",
+            kind.name()
+        );
         assert_eq!(r.head("main"), Some(c1), "pruning touched nothing else");
     }
 }
