@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockWriteGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -126,6 +126,9 @@ const TRIM_AFTER: u64 = 1 << 20;
 const SETTLE: Duration = Duration::from_millis(50);
 /// Handles kept open for reuse.
 const POOL_SIZE: usize = 8;
+/// How long a pack merge waits for the gate before it gives up (the next compaction or
+/// network operation that finds too many packs starts another).
+const GATE_PATIENCE: Duration = Duration::from_secs(10);
 
 struct Inner {
     kind: &'static str,
@@ -554,6 +557,27 @@ impl Inner {
         }
     }
 
+    /// The gate, exclusively, for a pack merge; `None` if operations on pooled handles kept it
+    /// for [`GATE_PATIENCE`]. Polls instead of waiting in `write()`: std's `RwLock` makes new
+    /// readers queue behind a waiting writer, and a fetch or push over the network holds the
+    /// gate shared for as long as it takes (seconds), so a merge waiting in `write()` would
+    /// stall every read on a pooled handle meanwhile.
+    fn gate_for_merge(&self) -> Option<RwLockWriteGuard<'_, ()>> {
+        let deadline = Instant::now() + GATE_PATIENCE;
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match self.gate.try_write() {
+                Ok(g) => return Some(g),
+                Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(5));
+                }
+                Err(TryLockError::WouldBlock) => return None,
+            }
+        }
+    }
+
     fn wait_for_merges(&self) {
         while self.merging.load(Ordering::Acquire) {
             drop(lock(&self.merge_lock));
@@ -641,8 +665,16 @@ impl Inner {
         let pack_dir = self.path.join("objects").join("pack");
         // Listed while no compaction (memory lock) and no fetch (gate) writes a pack: every
         // pack listed is complete, its index included.
+        let postponed = || {
+            tracing::debug!(
+                "pack merge postponed: operations on pooled handles kept the gate busy"
+            );
+            Ok(())
+        };
         let mut packs = {
-            let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
+            let Some(_exclusive) = self.gate_for_merge() else {
+                return postponed();
+            };
             let _st = lock(mem);
             self.packs()?
         };
@@ -678,7 +710,10 @@ impl Inner {
             pb.write(&tmp, 0o644)
                 .map_err(|e| local_error("failed to write the merged pack", e))?;
         }
-        let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let Some(_exclusive) = self.gate_for_merge() else {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return postponed();
+        };
         let mut st = lock(mem);
         // Commits made while the pack was built go to disk first (in a pack not in `old`).
         if st.since_compaction > 0 {
@@ -916,5 +951,93 @@ impl GitBackend for Store {
         }
         self.with_network(move |r| transport::push(r, &remote, &update))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig() -> Signature {
+        Signature {
+            name: "t".into(),
+            email: "t@example.com".into(),
+            time: None,
+        }
+    }
+
+    /// A merge that waits for the gate while a long operation (a fetch over the network, say)
+    /// holds it shared must not make the reads that come meanwhile wait for that operation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_merge_waiting_for_the_gate_does_not_hold_up_reads() {
+        let scratch = tempfile::tempdir().unwrap();
+        let path = scratch.path().to_owned();
+        let options = MemoryOptions {
+            compact_every: 1,
+            // No merge starts by itself: the test starts the one it watches.
+            max_packs: 1000,
+            ..Default::default()
+        };
+        let store = Store::memory("memory", &path, options, scratch).unwrap();
+        let main = RefName::branch("main").unwrap();
+        let mut head = None;
+        for i in 0..3 {
+            let request = CommitRequest {
+                parent: head,
+                changes: vec![Change::Put {
+                    path: RepoPath::new(format!("f{i}")).unwrap(),
+                    content: vec![b'x'; 10],
+                }],
+                message: format!("{i}"),
+                author: sig(),
+                committer: sig(),
+            };
+            let id = store
+                .commit_to(
+                    request,
+                    main.clone(),
+                    Expected::from_option(head),
+                    "t".into(),
+                )
+                .await
+                .unwrap();
+            head = Some(id);
+        }
+        assert!(
+            store.inner.pack_count() >= 3,
+            "one pack per compacted commit"
+        );
+
+        // A long operation on a pooled handle, holding the gate shared.
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let inner = store.inner.clone();
+        let long = std::thread::spawn(move || {
+            inner.with_pooled(|_| {
+                held_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(1500));
+                Ok(())
+            })
+        });
+        held_rx.recv().unwrap();
+        let inner = store.inner.clone();
+        let merge = std::thread::spawn(move || inner.merge_packs());
+        std::thread::sleep(Duration::from_millis(100));
+
+        let started = Instant::now();
+        assert_eq!(store.resolve(&main).await.unwrap(), head);
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_millis(700),
+            "a read waited {waited:?}: it queued behind the merge"
+        );
+
+        long.join().unwrap().unwrap();
+        merge.join().unwrap().unwrap();
+        assert_eq!(
+            store.inner.pack_count(),
+            1,
+            "the merge ran once the gate was free"
+        );
+        assert_eq!(store.resolve(&main).await.unwrap(), head);
     }
 }
