@@ -463,62 +463,88 @@ impl StorageService for StorageApi {
             self.streams.clone().try_acquire_owned().map_err(|_| {
                 Status::resource_exhausted("too many open Watch streams; retry later")
             })?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::WatchEvent, Status>>(8);
-        let heartbeat = self.heartbeat;
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let branch = e.sync.options().branch.clone();
-            let mut heads = e.sync.subscribe();
-            let backend = e.sync.backend().clone();
-            let mut last = from;
-            let mut first = true;
-            loop {
-                let head = e.sync.head(&branch);
-                if let Some(head) = head.filter(|h| first || Some(*h) != last) {
-                    let paths = match changed_paths(&backend, last, head).await {
-                        Ok(p) => p,
-                        Err(err) => {
-                            let _ = tx.send(Err(from_backend(err))).await;
-                            return;
-                        }
-                    };
-                    let event = pb::WatchEvent {
-                        from: convert::id(last),
-                        to: head.to_string(),
-                        changed_paths: paths,
-                        heartbeat: false,
-                    };
-                    if tx.send(Ok(event)).await.is_err() {
-                        return;
+        let watcher = Watcher {
+            heads: e.sync.subscribe(),
+            branch: e.sync.options().branch.clone(),
+            backend: e.sync.backend().clone(),
+            sync: e.sync,
+            last: from,
+            first: true,
+            ended: false,
+            heartbeat: self.heartbeat,
+            shutdown: self.shutdown.clone(),
+            _permit: permit,
+        };
+        Ok(Response::new(Box::pin(futures::stream::unfold(
+            watcher,
+            |mut w| async move { w.next().await.map(|event| (event, w)) },
+        ))))
+    }
+}
+
+/// One `Watch` stream's state. The stream is polled by the connection's task for this
+/// response directly: a task of its own feeding a channel added a handoff between tasks
+/// (often between threads) to every event (S1 in BENCHMARKS.md). Dropping it (the client went
+/// away, or the stream ended) gives back its permit.
+struct Watcher {
+    sync: remote_sync::SyncedStorage,
+    heads: tokio::sync::watch::Receiver<remote_sync::Heads>,
+    branch: String,
+    backend: DynBackend,
+    /// The head of the last event (or the revision the client gave).
+    last: Option<ObjectId>,
+    /// No event sent yet: the first one is sent even when the head is `from_revision`.
+    first: bool,
+    /// An error was sent: the stream ends.
+    ended: bool,
+    heartbeat: Duration,
+    shutdown: CancellationToken,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Watcher {
+    /// The next item of the stream, `None` when it ends: an event when the served head moved
+    /// (its changed paths from the last event's head), a heartbeat after `heartbeat` of
+    /// silence; the end at shutdown (cleanly) or after an error.
+    async fn next(&mut self) -> Option<Result<pb::WatchEvent, Status>> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let head = self.sync.head(&self.branch);
+            if let Some(head) = head.filter(|h| self.first || Some(*h) != self.last) {
+                let paths = match changed_paths(&self.backend, self.last, head).await {
+                    Ok(p) => p,
+                    Err(err) => {
+                        self.ended = true;
+                        return Some(Err(from_backend(err)));
                     }
-                    last = Some(head);
-                    first = false;
+                };
+                let event = pb::WatchEvent {
+                    from: convert::id(self.last),
+                    to: head.to_string(),
+                    changed_paths: paths,
+                    heartbeat: false,
+                };
+                self.last = Some(head);
+                self.first = false;
+                return Some(Ok(event));
+            }
+            tokio::select! {
+                changed = self.heads.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
                 }
-                tokio::select! {
-                    changed = heads.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                    }
-                    _ = tokio::time::sleep(heartbeat) => {
-                        let beat = pb::WatchEvent { heartbeat: true, ..Default::default() };
-                        if tx.send(Ok(beat)).await.is_err() {
-                            return;
-                        }
-                    }
-                    _ = tx.closed() => return,
-                    // Dropping the sender ends the stream cleanly.
-                    _ = shutdown.cancelled() => {
-                        tracing::debug!("watch stream ended by shutdown");
-                        return;
-                    }
+                _ = tokio::time::sleep(self.heartbeat) => {
+                    return Some(Ok(pb::WatchEvent { heartbeat: true, ..Default::default() }));
+                }
+                _ = self.shutdown.cancelled() => {
+                    tracing::debug!("watch stream ended by shutdown");
+                    return None;
                 }
             }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        }
     }
 }
 
