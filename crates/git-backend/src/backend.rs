@@ -178,6 +178,40 @@ pub trait GitBackend: Debug + Send + Sync + 'static {
         prune: bool,
     ) -> Result<Vec<RefChange>>;
 
+    /// [`GitBackend::fetch`], then [`GitBackend::fast_forward`] of `follow.local` from what it
+    /// holds to what `follow.tracking` holds after the fetch, when both exist and the move is a
+    /// fast-forward: what a sync does with a remote's new commits. The fetch's failure is the
+    /// call's; the follow's is not: a follow that cannot happen (the local reference moved
+    /// meanwhile, histories that diverged, a missing reference) moves nothing and leaves the
+    /// case to the caller, which looks at the references anyway. Backends that can fetch and
+    /// move in one step (one round trip to a blocking thread) override it.
+    async fn fetch_and_follow(
+        &self,
+        remote: &Remote,
+        refspecs: &[String],
+        prune: bool,
+        follow: Follow,
+    ) -> Result<Fetched> {
+        let changes = self.fetch(remote, refspecs, prune).await?;
+        let (local, tracking) = {
+            let state = self.subscribe();
+            let state = state.borrow();
+            (
+                state.refs.get(&follow.local).copied(),
+                state.refs.get(&follow.tracking).copied(),
+            )
+        };
+        let followed = match (local, tracking) {
+            (Some(from), Some(to)) if from != to => matches!(
+                self.fast_forward(follow.local, from, to, follow.message)
+                    .await,
+                Ok(true)
+            ),
+            _ => false,
+        };
+        Ok(Fetched { changes, followed })
+    }
+
     /// Updates one remote reference if the remote holds `update.expected`: the value is
     /// compared with what the remote advertises on the connection that then pushes, so the
     /// remote accepts the update only if it still holds that value. Fails with

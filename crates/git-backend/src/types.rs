@@ -549,6 +549,27 @@ pub struct RefChange {
     pub new: Option<ObjectId>,
 }
 
+/// What [`crate::GitBackend::fetch_and_follow`] moves after its fetch: `local` fast-forwarded
+/// to what `tracking` holds (typically `refs/heads/main` to `refs/remotes/origin/main`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follow {
+    /// The reference that follows (a local branch).
+    pub local: RefName,
+    /// The reference it follows (a remote-tracking reference the fetch moves).
+    pub tracking: RefName,
+    /// The reflog message of the move.
+    pub message: String,
+}
+
+/// What [`crate::GitBackend::fetch_and_follow`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fetched {
+    /// The references the fetch changed.
+    pub changes: Vec<RefChange>,
+    /// Whether the followed reference moved.
+    pub followed: bool,
+}
+
 /// Options of [`crate::GitBackend::log`].
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {

@@ -200,6 +200,18 @@ macro_rules! delegate_git_backend {
             > {
                 self.$field.fetch(remote, refspecs, prune).await
             }
+            async fn fetch_and_follow(
+                &self,
+                remote: &$crate::__private::git_backend::Remote,
+                refspecs: &[String],
+                prune: bool,
+                follow: $crate::__private::git_backend::Follow,
+            ) -> $crate::__private::git_backend::Result<$crate::__private::git_backend::Fetched>
+            {
+                self.$field
+                    .fetch_and_follow(remote, refspecs, prune, follow)
+                    .await
+            }
             async fn push(
                 &self,
                 remote: &$crate::__private::git_backend::Remote,

@@ -424,6 +424,44 @@ impl Inner {
         out
     }
 
+    /// A fetch, and the references state brought up to date when it changed something.
+    fn fetch_blocking(
+        self: &Arc<Self>,
+        remote: &Remote,
+        refspecs: &[String],
+        prune: bool,
+    ) -> Result<Vec<RefChange>> {
+        let changes = self.with_network(|r| transport::fetch(r, remote, refspecs, prune))?;
+        // After the handle went back: re-reading takes a pooled handle of its own. Every
+        // reference is re-read, not only the fetch's changes put in the state: the sync that
+        // follows must see commits other programs made meanwhile too (putting in just the
+        // changes was measured to fail remote-sync's fault tests of local commits).
+        if !changes.is_empty() {
+            self.refresh_blocking()?;
+        }
+        Ok(changes)
+    }
+
+    /// [`GitBackend::fast_forward`]: the check and the move on this thread.
+    fn fast_forward_blocking(
+        &self,
+        name: RefName,
+        from: ObjectId,
+        to: ObjectId,
+        message: String,
+    ) -> Result<bool> {
+        let ahead = self.with_objects(|r| ops::is_ancestor(r, from, to))?;
+        if ahead {
+            self.update_ref_blocking(&RefUpdate {
+                name,
+                new: Some(to),
+                expected: Expected::Value(from),
+                message,
+            })?;
+        }
+        Ok(ahead)
+    }
+
     fn create_commit_blocking(self: &Arc<Self>, request: &CommitRequest) -> Result<ObjectId> {
         let Some(mem) = &self.mem else {
             return self.with_pooled(|r| ops::create_commit(r, request));
@@ -867,19 +905,7 @@ impl GitBackend for Store {
     ) -> Result<bool> {
         let inner = self.inner.clone();
         // The check and the move in one round trip to a blocking thread.
-        blocking(move || {
-            let ahead = inner.with_objects(|r| ops::is_ancestor(r, from, to))?;
-            if ahead {
-                inner.update_ref_blocking(&RefUpdate {
-                    name,
-                    new: Some(to),
-                    expected: Expected::Value(from),
-                    message,
-                })?;
-            }
-            Ok(ahead)
-        })
-        .await
+        blocking(move || inner.fast_forward_blocking(name, from, to, message)).await
     }
 
     async fn create_commit(&self, request: CommitRequest) -> Result<ObjectId> {
@@ -924,16 +950,38 @@ impl GitBackend for Store {
         let remote = remote.clone();
         let refspecs = refspecs.to_vec();
         let inner = self.inner.clone();
+        blocking(move || inner.fetch_blocking(&remote, &refspecs, prune)).await
+    }
+
+    async fn fetch_and_follow(
+        &self,
+        remote: &Remote,
+        refspecs: &[String],
+        prune: bool,
+        follow: Follow,
+    ) -> Result<Fetched> {
+        let remote = remote.clone();
+        let refspecs = refspecs.to_vec();
+        let inner = self.inner.clone();
+        // In one round trip to a blocking thread: a sync's Refresh no longer waits for a
+        // second one before the new head is served (S1 in BENCHMARKS.md).
         blocking(move || {
-            let changes = inner.with_network(|r| transport::fetch(r, &remote, &refspecs, prune))?;
-            // After the handle went back: re-reading takes a pooled handle of its own. Every
-            // reference is re-read, not only the fetch's changes put in the state: the sync
-            // that follows must see commits other programs made meanwhile too (putting in just
-            // the changes was measured to fail remote-sync's fault tests of local commits).
-            if !changes.is_empty() {
-                inner.refresh_blocking()?;
-            }
-            Ok(changes)
+            let changes = inner.fetch_blocking(&remote, &refspecs, prune)?;
+            let (local, tracking) = {
+                let state = inner.refs.borrow();
+                (
+                    state.refs.get(&follow.local).copied(),
+                    state.refs.get(&follow.tracking).copied(),
+                )
+            };
+            let followed = match (local, tracking) {
+                (Some(from), Some(to)) if from != to => matches!(
+                    inner.fast_forward_blocking(follow.local, from, to, follow.message),
+                    Ok(true)
+                ),
+                _ => false,
+            };
+            Ok(Fetched { changes, followed })
         })
         .await
     }

@@ -88,6 +88,19 @@ impl GitBackend for Marked {
     async fn fast_forward(&self, _: RefName, _: ObjectId, _: ObjectId, _: String) -> Result<bool> {
         Ok(true)
     }
+    async fn fetch_and_follow(
+        &self,
+        _: &Remote,
+        _: &[String],
+        _: bool,
+        _: Follow,
+    ) -> Result<Fetched> {
+        // The default would fail: it fetches first.
+        Ok(Fetched {
+            changes: Vec::new(),
+            followed: true,
+        })
+    }
     async fn commit_to(
         &self,
         _: CommitRequest,
@@ -130,10 +143,22 @@ async fn the_macro_forwards_the_methods_with_a_default() {
         committer: sig(),
     };
     assert_eq!(
-        w.commit_to(request, main, Expected::Absent, "m".into())
+        w.commit_to(request, main.clone(), Expected::Absent, "m".into())
             .await
             .unwrap(),
         id(7)
+    );
+    let follow = Follow {
+        local: main.clone(),
+        tracking: RefName::remote_tracking("origin", "main").unwrap(),
+        message: "m".into(),
+    };
+    let remote = Remote::anonymous("file:///nowhere");
+    assert!(
+        w.fetch_and_follow(&remote, &[], true, follow)
+            .await
+            .unwrap()
+            .followed
     );
     // And the required ones reach the inner backend (which fails them).
     assert!(w.commit_info(id(1)).await.is_err());

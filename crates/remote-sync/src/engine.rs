@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use config_model::FetchPolicy;
 use git_backend::{
-    DynBackend, Expected, GitBackendExt, ObjectId, Plan, PushUpdate, RefName, RefUpdate, RefsState,
-    Signature, WriteContext, WriteOp,
+    DynBackend, Expected, Follow, GitBackendExt, ObjectId, Plan, PushUpdate, RefName, RefUpdate,
+    RefsState, Signature, WriteContext, WriteOp,
 };
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
@@ -185,7 +185,7 @@ impl SyncedStorage {
         if let Some(known) = inner.backend.resolve(&self.tracking(&branch)?).await? {
             self.remember_remote(known);
         }
-        match self.fetch_quietly().await {
+        match self.fetch_quietly(true).await {
             Ok(_) => {
                 self.reconcile_after_fetch().await?;
                 self.set_status(|s| s.phase = Phase::Ready);
@@ -436,7 +436,7 @@ impl SyncedStorage {
                 self.id()
             )));
         }
-        self.fetch_quietly().await?;
+        self.fetch_quietly(true).await?;
         self.reconcile_after_fetch().await
     }
 
@@ -470,13 +470,16 @@ impl SyncedStorage {
     /// remote-tracking references (pruning the ones the remote no longer has), and publishes
     /// the served heads.
     async fn fetch_now(&self) -> Result<bool> {
-        let downloaded = self.fetch_quietly().await?;
+        let downloaded = self.fetch_quietly(false).await?;
         self.publish().await?;
         Ok(downloaded)
     }
 
-    /// [`Self::fetch_now`] without publishing: the caller publishes.
-    async fn fetch_quietly(&self) -> Result<bool> {
+    /// [`Self::fetch_now`] without publishing: the caller publishes. With `follow`, the local
+    /// branch of the storage is fast-forwarded to the remote's head in the same backend call
+    /// when it can be (what [`Self::reconcile`] would do first); callers that reconcile next
+    /// pass it.
+    async fn fetch_quietly(&self, follow: bool) -> Result<bool> {
         let Some(remote) = self.inner.opts.remote.clone() else {
             return Ok(false);
         };
@@ -489,11 +492,29 @@ impl SyncedStorage {
         let result = async {
             // One connection: the fetch lists the remote's references and downloads only
             // objects it lacks, so an unchanged remote costs what an ls-remote would.
-            let changes = self
-                .inner
-                .backend
-                .fetch(&remote, &self.refspecs(), true)
-                .await?;
+            let changes = if follow {
+                // The storage's branch fast-forwarded in the same step: the reconciliation
+                // that follows then has nothing to move in the usual case, and the new head is
+                // served sooner (S1 in BENCHMARKS.md).
+                let branch = &self.inner.opts.branch;
+                let follow = Follow {
+                    local: RefName::branch(branch)?,
+                    tracking: self.tracking(branch)?,
+                    message: "sync".into(),
+                };
+                let fetched = self
+                    .inner
+                    .backend
+                    .fetch_and_follow(&remote, &self.refspecs(), true, follow)
+                    .await?;
+                debug!(followed = fetched.followed, "followed the remote");
+                fetched.changes
+            } else {
+                self.inner
+                    .backend
+                    .fetch(&remote, &self.refspecs(), true)
+                    .await?
+            };
             debug!(changes = changes.len(), "fetched");
             // The remote-tracking reference now holds what the remote advertised; the
             // backend's references state has it when the fetch returns.

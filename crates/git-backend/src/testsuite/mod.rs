@@ -74,7 +74,8 @@ macro_rules! conformance_tests {
             subscribers_see_reference_changes, concurrent_readers_while_writing,
             unknown_objects_are_not_found,
             push_to_an_empty_remote_and_fetch_back, push_with_a_stale_expectation_sends_nothing,
-            another_users_push_is_fetched, two_writers_racing_on_one_remote_ref,
+            another_users_push_is_fetched, fetch_and_follow_moves_only_forward,
+            two_writers_racing_on_one_remote_ref,
             server_side_rejection_is_an_error, deleting_remote_branches_and_pruning,
             wildcard_fetch_tracks_branches, unreachable_remote_is_an_error
         );

@@ -182,6 +182,105 @@ pub async fn another_users_push_is_fetched<H: Harness>(h: Arc<H>) {
     }
 }
 
+/// A fetch that follows: the local branch is fast-forwarded to the remote's new head in the
+/// same call; a local branch that is not behind (it holds commits the remote lacks, or does
+/// not exist) is left as it is, and the fetch succeeds all the same.
+pub async fn fetch_and_follow_moves_only_forward<H: Harness>(h: Arc<H>) {
+    for kind in h.remote_kinds() {
+        let name = kind.name().to_owned();
+        let r = kind.create();
+        let b = h.new_backend().await;
+        let theirs_ref = RefName::remote_tracking("origin", "main").unwrap();
+        let follow = |local: RefName| Follow {
+            local,
+            tracking: theirs_ref.clone(),
+            message: "follow".into(),
+        };
+        let c1 = commit(&*b, None, vec![put("ours.yaml", "1")], "1").await;
+        b.update_ref(RefUpdate {
+            name: main_ref(),
+            new: Some(c1),
+            expected: Expected::Absent,
+            message: "suite".into(),
+        })
+        .await
+        .unwrap();
+        push_main(&*b, &*r, c1, Expected::Absent).await.unwrap();
+        b.fetch(&r.remote(), &tracking(), true).await.unwrap();
+
+        // Behind: followed.
+        let theirs = r.commit_as_other_user("main", "theirs.yaml", "other");
+        let out = b
+            .fetch_and_follow(&r.remote(), &tracking(), true, follow(main_ref()))
+            .await
+            .unwrap();
+        assert!(out.followed, "{name}: {out:?}");
+        assert!(
+            out.changes
+                .iter()
+                .any(|c| c.name == theirs_ref && c.new == Some(theirs)),
+            "{name}: {out:?}"
+        );
+        assert_eq!(
+            b.resolve(&main_ref()).await.unwrap(),
+            Some(theirs),
+            "{name}"
+        );
+        assert_eq!(
+            b.subscribe().borrow().refs.get(&main_ref()),
+            Some(&theirs),
+            "{name}: the references state holds the move when the call returns"
+        );
+
+        // Nothing new: nothing moves.
+        let out = b
+            .fetch_and_follow(&r.remote(), &tracking(), true, follow(main_ref()))
+            .await
+            .unwrap();
+        assert_eq!(out, Fetched::default(), "{name}");
+
+        // Diverged (a local commit the remote lacks, and a new remote commit): fetched, not
+        // followed, the local commit kept.
+        let ours = commit(&*b, Some(theirs), vec![put("ours.yaml", "2")], "2").await;
+        b.update_ref(RefUpdate {
+            name: main_ref(),
+            new: Some(ours),
+            expected: Expected::Value(theirs),
+            message: "suite".into(),
+        })
+        .await
+        .unwrap();
+        let theirs2 = r.commit_as_other_user("main", "theirs.yaml", "other 2");
+        let out = b
+            .fetch_and_follow(&r.remote(), &tracking(), true, follow(main_ref()))
+            .await
+            .unwrap();
+        assert!(!out.followed, "{name}: {out:?}");
+        assert_eq!(
+            b.resolve(&theirs_ref).await.unwrap(),
+            Some(theirs2),
+            "{name}"
+        );
+        assert_eq!(b.resolve(&main_ref()).await.unwrap(), Some(ours), "{name}");
+
+        // A local branch that does not exist is not created.
+        let other = RefName::branch("other").unwrap();
+        let theirs3 = r.commit_as_other_user("main", "theirs.yaml", "other 3");
+        let out = b
+            .fetch_and_follow(&r.remote(), &tracking(), true, follow(other.clone()))
+            .await
+            .unwrap();
+        assert!(!out.followed, "{name}: {out:?}");
+        assert_eq!(
+            b.resolve(&theirs_ref).await.unwrap(),
+            Some(theirs3),
+            "{name}"
+        );
+        assert_eq!(b.resolve(&other).await.unwrap(), None, "{name}");
+        r.fsck();
+    }
+}
+
 /// Two writers push different children of the same commit at once: exactly one wins.
 pub async fn two_writers_racing_on_one_remote_ref<H: Harness>(h: Arc<H>) {
     for kind in h.remote_kinds() {
