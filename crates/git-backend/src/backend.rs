@@ -193,21 +193,14 @@ pub trait GitBackend: Debug + Send + Sync + 'static {
         follow: Follow,
     ) -> Result<Fetched> {
         let changes = self.fetch(remote, refspecs, prune).await?;
-        let (local, tracking) = {
-            let state = self.subscribe();
-            let state = state.borrow();
-            (
-                state.refs.get(&follow.local).copied(),
-                state.refs.get(&follow.tracking).copied(),
-            )
-        };
-        let followed = match (local, tracking) {
-            (Some(from), Some(to)) if from != to => matches!(
+        let pending = follow.pending(&self.subscribe().borrow());
+        let followed = match pending {
+            Some((from, to)) => matches!(
                 self.fast_forward(follow.local, from, to, follow.message)
                     .await,
                 Ok(true)
             ),
-            _ => false,
+            None => false,
         };
         Ok(Fetched { changes, followed })
     }

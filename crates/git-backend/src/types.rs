@@ -561,6 +561,16 @@ pub struct Follow {
     pub message: String,
 }
 
+impl Follow {
+    /// The move to try in `state`: from what `local` holds to what `tracking` holds, when
+    /// both exist and differ (whether it is a fast-forward is the backend's to check).
+    pub fn pending(&self, state: &RefsState) -> Option<(ObjectId, ObjectId)> {
+        let from = *state.refs.get(&self.local)?;
+        let to = *state.refs.get(&self.tracking)?;
+        (from != to).then_some((from, to))
+    }
+}
+
 /// What [`crate::GitBackend::fetch_and_follow`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Fetched {

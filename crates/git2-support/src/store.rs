@@ -967,19 +967,13 @@ impl GitBackend for Store {
         // second one before the new head is served (S1 in BENCHMARKS.md).
         blocking(move || {
             let changes = inner.fetch_blocking(&remote, &refspecs, prune)?;
-            let (local, tracking) = {
-                let state = inner.refs.borrow();
-                (
-                    state.refs.get(&follow.local).copied(),
-                    state.refs.get(&follow.tracking).copied(),
-                )
-            };
-            let followed = match (local, tracking) {
-                (Some(from), Some(to)) if from != to => matches!(
+            let pending = follow.pending(&inner.refs.borrow());
+            let followed = match pending {
+                Some((from, to)) => matches!(
                     inner.fast_forward_blocking(follow.local, from, to, follow.message),
                     Ok(true)
                 ),
-                _ => false,
+                None => false,
             };
             Ok(Fetched { changes, followed })
         })
