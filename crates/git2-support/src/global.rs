@@ -13,11 +13,16 @@ use std::time::Duration;
 pub struct GlobalOptions {
     /// Connect and I/O timeout of network operations.
     pub timeout: Duration,
-    /// Size of the windows through which pack files are mapped into memory.
+    /// Size of the windows through which pack files are mapped into memory (1 MiB, git's
+    /// value on 32-bit systems: under the mapped limit below, eight packs can each keep a
+    /// window mapped at once).
     pub pack_window_bytes: usize,
     /// Most pack-file bytes kept mapped at once (least recently used windows are unmapped
     /// beyond it). libgit2's default (8 GiB, one window per pack) lets the resident size grow
-    /// with every pack that is read; this keeps it bounded.
+    /// with every pack that is read; this keeps it bounded. Mapped pages count in the
+    /// resident size (as shared memory when the packs are on tmpfs, as in the bench; as page
+    /// cache otherwise): at 16 MiB they were half of M2's growth in BENCHMARKS.md; at 8 MiB
+    /// they stop growing early, and the writes measured no slower in A/B runs.
     pub pack_mapped_limit_bytes: usize,
     /// Most bytes of parsed objects (commits and trees; blobs are never cached) that libgit2
     /// keeps in its object caches, all repositories together. libgit2's default, 256 MiB, is
@@ -32,8 +37,8 @@ impl Default for GlobalOptions {
     fn default() -> Self {
         GlobalOptions {
             timeout: Duration::from_secs(30),
-            pack_window_bytes: 4 << 20,
-            pack_mapped_limit_bytes: 16 << 20,
+            pack_window_bytes: 1 << 20,
+            pack_mapped_limit_bytes: 8 << 20,
             object_cache_bytes: 16 << 20,
         }
     }

@@ -227,10 +227,11 @@ pub(super) async fn growth(ctx: &mut Ctx, charts: &mut Charts) -> Result<Vec<Fig
     ));
     let part = |a: &[u64; 3], b: &[u64; 3], i: usize| (b[i] as f64 - a[i] as f64) / MIB;
     f = f.note(format!(
-        "the growth by kind of page (/proc/<pid>/status): RssAnon (heap) {:+.1} MiB, RssFile {:+.1} MiB, RssShmem {:+.1} MiB (pack files of the memory backend's scratch directory mapped by libgit2, up to its 16 MiB mapped limit; the bench keeps its scratch directories on tmpfs when /dev/shm is writable, and then those pages count as shared memory rather than page cache)",
+        "the growth by kind of page (/proc/<pid>/status): RssAnon (heap) {:+.1} MiB, RssFile {:+.1} MiB, RssShmem {:+.1} MiB (pack files of the memory backend's scratch directory mapped by libgit2, up to its {} MiB mapped limit; the bench keeps its scratch directories on tmpfs when /dev/shm is writable, and then those pages count as shared memory rather than page cache)",
         part(&parts_first, &parts_end, 0),
         part(&parts_first, &parts_end, 1),
-        part(&parts_first, &parts_end, 2)
+        part(&parts_first, &parts_end, 2),
+        git2_support::GlobalOptions::default().pack_mapped_limit_bytes >> 20
     ));
     let heap = |a: &[u64; 2], b: &[u64; 2], i: usize| (b[i] as f64 - a[i] as f64) / MIB;
     if heap_end[0] > 0 {
